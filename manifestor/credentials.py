@@ -1,0 +1,367 @@
+"""Where registry credentials come from: explicit flags, DOCKER_AUTH_CONFIG, the docker
+config.json (`auths`, `credsStore`, `credHelpers`) and `docker-credential-*` helpers.
+Resolution follows the docker CLI; nothing here speaks HTTP."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from manifestor.errors import CredentialsError
+
+DOCKER_HUB_KEY = "https://index.docker.io/v1/"
+_DOCKER_HUB_DOMAINS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+_HELPER_PREFIX = "docker-credential-"
+_TOKEN_USERNAME = "<token>"
+_HELPER_NOT_FOUND = "credentials not found in native keychain"
+_AUTH_CONFIG_VARIABLE = "DOCKER_AUTH_CONFIG"
+_MAX_QUOTED_CHARS = 200
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, repr=False)
+class Credential:
+    """What a registry accepts from us; empty fields are None, never ""."""
+
+    username: str | None = None
+    password: str | None = None
+    identity_token: str | None = None
+    registry_token: str | None = None
+
+    @property
+    def has_basic(self) -> bool:
+        return self.username is not None and self.password is not None
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.username or self.password or self.identity_token or self.registry_token)
+
+    def __repr__(self) -> str:
+        # Only the username is shown: this repr ends up in logs and --debug tracebacks.
+        secrets = ", ".join(
+            f"{name}={'<redacted>' if value is not None else None}"
+            for name, value in (
+                ("password", self.password),
+                ("identity_token", self.identity_token),
+                ("registry_token", self.registry_token),
+            )
+        )
+        return f"Credential(username={self.username!r}, {secrets})"
+
+
+def credential_key(registry: str) -> str:
+    """The key docker files a registry's credentials under (config `auths`, helpers)."""
+    if registry.lower() in _DOCKER_HUB_DOMAINS:
+        return DOCKER_HUB_KEY
+    return registry
+
+
+def docker_config_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """`$DOCKER_CONFIG`, else `~/.docker`, as the docker CLI picks it."""
+    env = os.environ if environ is None else environ
+    if env.get("DOCKER_CONFIG"):
+        return Path(env["DOCKER_CONFIG"])
+    home = env.get("HOME")
+    return (Path(home) if home else Path.home()) / ".docker"
+
+
+@dataclass(frozen=True)
+class _DockerConfig:
+    """The credential-related parts of one config.json."""
+
+    auths: Mapping[str, Credential] = field(default_factory=dict)
+    creds_store: str = ""
+    cred_helpers: Mapping[str, str] = field(default_factory=dict)
+
+    def helper_for(self, key: str) -> str:
+        # A credHelpers entry wins even when it is "" (which means: the file itself).
+        return self.cred_helpers.get(key, self.creds_store)
+
+
+class Keychain:
+    """Resolves a registry to a Credential the way the docker CLI does.
+
+    Results (and failures) are cached per key, so each helper runs at most once per
+    registry for the life of the Keychain; safe to share between threads."""
+
+    def __init__(
+        self,
+        config_dir: str | os.PathLike[str] | None = None,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        helper_timeout: float = 30.0,
+    ) -> None:
+        self._environ: Mapping[str, str] = os.environ if environ is None else environ
+        directory = docker_config_dir(self._environ) if config_dir is None else Path(config_dir)
+        self._config_file = directory / "config.json"
+        self._helper_timeout = helper_timeout
+        self._explicit = _explicit_credential(username, password)
+        # One lock for everything: resolving twice in parallel would run a helper twice,
+        # and an invocation talks to very few registries.
+        self._lock = threading.Lock()
+        self._cache: dict[str, Credential | None | CredentialsError] = {}
+        self._config: _DockerConfig | None = None
+        self._env_auths: Mapping[str, Credential] | None = None
+
+    @property
+    def config_file(self) -> Path:
+        return self._config_file
+
+    def resolve(self, registry: str) -> Credential | None:
+        """Credentials for `registry` (a reference's domain), or None for anonymous."""
+        if self._explicit is not None:
+            return self._explicit
+        key = credential_key(registry)
+        with self._lock:
+            if key not in self._cache:
+                try:
+                    self._cache[key] = self._resolve_uncached(key)
+                except CredentialsError as err:
+                    # A failing or hanging helper is not retried for every request.
+                    self._cache[key] = err
+            cached = self._cache[key]
+        if isinstance(cached, CredentialsError):
+            raise cached
+        return cached
+
+    def _resolve_uncached(self, key: str) -> Credential | None:
+        from_env = _lookup(self._load_env_auths(), key)
+        if from_env is not None:
+            log.debug("credentials for %s from %s", key, _AUTH_CONFIG_VARIABLE)
+            return from_env
+        config = self._load_config()
+        entry = _lookup(config.auths, key) or Credential()
+        helper = config.helper_for(key)
+        if not helper:
+            log.debug("credentials for %s from %s", key, self._config_file)
+            return None if entry.is_empty else entry
+        from_helper = _run_helper(helper, key, self._environ, self._helper_timeout)
+        log.debug("credentials for %s from %s%s", key, _HELPER_PREFIX, helper)
+        # Like docker's native store: the helper owns the secrets, the file adds extras.
+        merged = Credential(
+            username=from_helper.username if from_helper else None,
+            password=from_helper.password if from_helper else None,
+            identity_token=from_helper.identity_token if from_helper else None,
+            registry_token=entry.registry_token,
+        )
+        return None if merged.is_empty else merged
+
+    def _load_config(self) -> _DockerConfig:
+        if self._config is None:
+            self._config = _read_config_file(self._config_file)
+        return self._config
+
+    def _load_env_auths(self) -> Mapping[str, Credential]:
+        if self._env_auths is None:
+            self._env_auths = _parse_env_auths(self._environ.get(_AUTH_CONFIG_VARIABLE, ""))
+        return self._env_auths
+
+
+def _explicit_credential(username: str | None, password: str | None) -> Credential | None:
+    if not username:
+        if password:
+            raise CredentialsError("a password was given without a username")
+        return None
+    return Credential(username=username, password=password or None)
+
+
+def _hostname_of_key(key: str) -> str:
+    # Old docker versions stored keys as URLs (`https://reg.example.com/v1/`).
+    if "://" in key:
+        key = key.split("://", 1)[1]
+    return key.split("/", 1)[0]
+
+
+def _lookup(auths: Mapping[str, Credential], key: str) -> Credential | None:
+    if key in auths:
+        return auths[key]
+    for stored_key, entry in auths.items():
+        if _hostname_of_key(stored_key) == key:
+            return entry
+    return None
+
+
+def _read_config_file(path: Path) -> _DockerConfig:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        return _DockerConfig()
+    except UnicodeDecodeError:
+        raise CredentialsError(f"{path}: not UTF-8 text") from None
+    except OSError as err:
+        raise CredentialsError(f"{path}: cannot read: {err.strerror}") from None
+    if not text.strip():
+        return _DockerConfig()  # docker treats an empty file as an empty config
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as err:
+        # err.msg and the position only: the text may hold secrets.
+        raise CredentialsError(
+            f"{path}: invalid JSON at line {err.lineno} column {err.colno}: {err.msg}"
+        ) from None
+    return _parse_config(document, str(path))
+
+
+def _parse_config(document: object, origin: str) -> _DockerConfig:
+    if not isinstance(document, dict):
+        raise CredentialsError(f"{origin}: expected a JSON object at the top level")
+    raw_auths = _object_or_empty(document.get("auths"), origin, "auths")
+    auths = {
+        key: _parse_auth_entry(entry, origin, f"auths[{key!r}]") for key, entry in raw_auths.items()
+    }
+    raw_helpers = _object_or_empty(document.get("credHelpers"), origin, "credHelpers")
+    cred_helpers = {
+        key: _require_string(helper, origin, f"credHelpers[{key!r}]")
+        for key, helper in raw_helpers.items()
+    }
+    creds_store = _string_field(document, "credsStore", origin, "config") or ""
+    return _DockerConfig(auths=auths, creds_store=creds_store, cred_helpers=cred_helpers)
+
+
+def _object_or_empty(value: object, origin: str, where: str) -> dict[str, object]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise CredentialsError(f"{origin}: {where} must be a JSON object")
+    return value
+
+
+def _require_string(value: object, origin: str, where: str) -> str:
+    if not isinstance(value, str):
+        raise CredentialsError(f"{origin}: {where} must be a string")
+    return value
+
+
+def _string_field(entry: dict[str, object], name: str, origin: str, where: str) -> str | None:
+    value = entry.get(name)
+    if value is None:
+        return None
+    return _require_string(value, origin, f"{where}.{name}") or None
+
+
+def _parse_auth_entry(entry: object, origin: str, where: str) -> Credential:
+    fields = _object_or_empty(entry, origin, where)
+    username = _string_field(fields, "username", origin, where)
+    password = _string_field(fields, "password", origin, where)
+    encoded = _string_field(fields, "auth", origin, where)
+    if encoded is not None:
+        # As in docker, `auth` overrides the separate username/password fields.
+        username, password = _decode_auth(encoded, origin, f"{where}.auth")
+    return Credential(
+        username=username,
+        password=password,
+        identity_token=_string_field(fields, "identitytoken", origin, where),
+        registry_token=_string_field(fields, "registrytoken", origin, where),
+    )
+
+
+def _decode_auth(encoded: str, origin: str, where: str) -> tuple[str, str | None]:
+    try:
+        decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise CredentialsError(f"{origin}: {where} is not base64 of UTF-8 text") from None
+    username, colon, password = decoded.partition(":")  # passwords may contain ':'
+    if not colon or not username:
+        raise CredentialsError(f"{origin}: {where} is not of the form username:password")
+    # Some old writers padded the password with NULs.
+    return username, password.rstrip("\x00") or None
+
+
+def _parse_env_auths(value: str) -> Mapping[str, Credential]:
+    if not value.strip():
+        return {}
+    try:
+        document = json.loads(value)
+    except json.JSONDecodeError as err:
+        # Never echo the value: it is a secret.
+        raise CredentialsError(
+            f"{_AUTH_CONFIG_VARIABLE}: invalid JSON at column {err.colno}: {err.msg}"
+        ) from None
+    if not isinstance(document, dict):
+        raise CredentialsError(f"{_AUTH_CONFIG_VARIABLE}: expected a JSON object")
+    raw_auths = _object_or_empty(document.get("auths"), _AUTH_CONFIG_VARIABLE, "auths")
+    auths: dict[str, Credential] = {}
+    for key, entry in raw_auths.items():
+        where = f"auths[{key!r}]"
+        fields = _object_or_empty(entry, _AUTH_CONFIG_VARIABLE, where)
+        # docker reads only `auth` from the environment, and requires it.
+        encoded = _string_field(fields, "auth", _AUTH_CONFIG_VARIABLE, where)
+        if encoded is None:
+            raise CredentialsError(f"{_AUTH_CONFIG_VARIABLE}: {where} has no auth")
+        username, password = _decode_auth(encoded, _AUTH_CONFIG_VARIABLE, f"{where}.auth")
+        auths[key] = Credential(username=username, password=password)
+    return auths
+
+
+def _helper_program(name: str) -> str:
+    # The name comes from a user-editable file; it must not point outside PATH.
+    separators = {"/", os.sep, os.altsep or "/", "\x00"}
+    if any(sep in name for sep in separators):
+        raise CredentialsError(f"credential helper name {name!r} must not contain a path")
+    return _HELPER_PREFIX + name
+
+
+def _run_helper(
+    name: str, key: str, environ: Mapping[str, str], timeout: float
+) -> Credential | None:
+    program = _helper_program(name)
+    executable = shutil.which(program, path=environ.get("PATH", os.defpath))
+    if executable is None:
+        raise CredentialsError(f"{program} not found on PATH")
+    try:
+        done = subprocess.run(
+            [executable, "get"],
+            input=key.encode("utf-8"),  # no trailing newline: helpers read it verbatim
+            capture_output=True,
+            timeout=timeout,
+            env=dict(environ),
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        # subprocess.run has killed it; `from None` keeps partial output out of tracebacks.
+        raise CredentialsError(f"{program} timed out after {timeout:g}s") from None
+    except OSError as err:
+        raise CredentialsError(f"{program} could not be run: {err.strerror}") from None
+    if done.returncode != 0:
+        if done.stdout.decode("utf-8", "replace").strip() == _HELPER_NOT_FOUND:
+            return None
+        # stderr only: on failure some helpers print what they were given to stdout.
+        raise CredentialsError(
+            f"{program} exited with status {done.returncode}{_first_line(done.stderr)}"
+        )
+    return _parse_helper_output(done.stdout, program)
+
+
+def _first_line(stream: bytes) -> str:
+    lines = stream.decode("utf-8", "replace").strip().splitlines()
+    if not lines:
+        return ""
+    return ": " + lines[0].strip()[:_MAX_QUOTED_CHARS]
+
+
+def _parse_helper_output(stdout: bytes, program: str) -> Credential | None:
+    try:
+        document = json.loads(stdout)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        document = None
+    if not isinstance(document, dict):
+        raise CredentialsError(f"{program} get printed something other than a JSON object")
+    username = _string_field(document, "Username", program, "output")
+    secret = _string_field(document, "Secret", program, "output")
+    if username == _TOKEN_USERNAME:
+        credential = Credential(identity_token=secret)
+    else:
+        credential = Credential(username=username, password=secret)
+    return None if credential.is_empty else credential

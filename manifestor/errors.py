@@ -1,0 +1,114 @@
+"""Typed errors. Each is one failure a user can act on; the CLI prints its message on
+one line and exits with its code (1 operational failure, 2 usage error)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ManifestorError(Exception):
+    """Base of every error manifestor reports to a user."""
+
+    exit_code = 1
+
+
+class UsageError(ManifestorError):
+    """The user's input is malformed (reference, platform, flag value)."""
+
+    exit_code = 2
+
+
+class InvalidReferenceError(UsageError):
+    """An image reference does not parse or breaks a naming rule."""
+
+
+class InvalidPlatformError(UsageError):
+    """A platform string or os/arch pair is not valid."""
+
+
+class DigestMismatchError(ManifestorError):
+    """Bytes received do not hash to the digest that was asked for or announced."""
+
+
+class ManifestTooLargeError(ManifestorError):
+    """A manifest body exceeds the size cap."""
+
+
+class ManifestFormatError(ManifestorError):
+    """A manifest body is not a manifest we understand (bad JSON, schema1, unknown type)."""
+
+
+class CredentialsError(ManifestorError):
+    """Credentials could not be read (bad config.json, failing credential helper)."""
+
+
+class AuthError(ManifestorError):
+    """Authentication failed: wrong credentials, no token, or an unsafe token realm."""
+
+
+class TransportError(ManifestorError):
+    """The registry could not be reached (connection refused, reset, timeout)."""
+
+
+class TLSError(TransportError):
+    """TLS failed: an untrusted certificate, or TLS spoken to a plain-HTTP registry."""
+
+
+class InsecureRegistryError(TransportError):
+    """The registry speaks plain HTTP but was not allowed to (no --insecure, not loopback)."""
+
+
+class RedirectRefusedError(TransportError):
+    """A redirect we will not follow (https to http, or too many hops)."""
+
+
+@dataclass(frozen=True)
+class RegistryErrorDetail:
+    """One entry of a registry's `{"errors": [...]}` body."""
+
+    code: str
+    message: str
+    detail: object = None
+
+
+class RegistryError(ManifestorError):
+    """The registry answered with an error status; `codes` holds its own error codes."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        errors: tuple[RegistryErrorDetail, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.errors = errors
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return tuple(e.code for e in self.errors)
+
+
+class NotFoundError(RegistryError):
+    """MANIFEST_UNKNOWN, BLOB_UNKNOWN, NAME_UNKNOWN or a plain 404."""
+
+
+class UnauthorizedError(RegistryError):
+    """401 after authenticating: credentials missing or rejected."""
+
+
+class DeniedError(RegistryError):
+    """403 / DENIED: the credentials are valid but lack the permission."""
+
+
+class ManifestBlobUnknownError(RegistryError):
+    """MANIFEST_BLOB_UNKNOWN: a manifest refers to something the repository lacks."""
+
+
+class ManifestInvalidError(RegistryError):
+    """MANIFEST_INVALID / UNSUPPORTED: the registry refused the manifest itself."""
+
+
+class TooManyRequestsError(RegistryError):
+    """429 / TOOMANYREQUESTS after the retries ran out."""

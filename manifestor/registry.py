@@ -1,0 +1,448 @@
+"""Registry operations over the v2 API: manifests, blobs, mounts, uploads, tags.
+
+One RegistryClient serves a whole invocation: it pings each registry once, keeps its
+challenge and tokens, and reuses connections. It is safe to share between the threads
+of a small pool. Every registry error becomes a typed exception carrying the
+registry's own error codes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urlencode, urljoin, urlsplit
+
+from manifestor.auth import (
+    Authenticator,
+    Scope,
+    TokenCache,
+    parse_challenges,
+    pick_challenge,
+    repository_scope,
+)
+from manifestor.credentials import Keychain
+from manifestor.errors import (
+    DeniedError,
+    DigestMismatchError,
+    ManifestBlobUnknownError,
+    ManifestInvalidError,
+    NotFoundError,
+    RegistryError,
+    RegistryErrorDetail,
+    TooManyRequestsError,
+    TransportError,
+    UnauthorizedError,
+)
+from manifestor.oci import (
+    MANIFEST_MEDIA_TYPES,
+    MAX_MANIFEST_BYTES,
+    Manifest,
+    check_manifest_size,
+    parse_manifest,
+    sha256_digest,
+    strip_media_type,
+    verify_digest,
+)
+from manifestor.reference import Reference
+from manifestor.transport import (
+    BodySource,
+    HttpResponse,
+    RetryPolicy,
+    Transport,
+    authority,
+    redact_url,
+)
+
+ACCEPT_MANIFESTS = ", ".join(MANIFEST_MEDIA_TYPES)
+# Image configs are small JSON documents; cap them like manifests, a little wider.
+MAX_CONFIG_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ManifestInfo:
+    """What a HEAD tells about a manifest: enough to compare without downloading."""
+
+    digest: str
+    media_type: str
+    size: int
+
+
+@dataclass
+class _Endpoint:
+    base_url: str
+    auth: Authenticator
+
+
+class RegistryClient:
+    """Talks to any number of registries for one invocation."""
+
+    def __init__(
+        self,
+        *,
+        keychain: Keychain | None = None,
+        insecure: bool = False,
+        certs_dir: str | Path | None = None,
+        retry: RetryPolicy | None = None,
+        transport: Transport | None = None,
+    ) -> None:
+        self.transport = transport or Transport(insecure=insecure, certs_dir=certs_dir, retry=retry)
+        self.keychain = keychain or Keychain()
+        self._tokens = TokenCache()
+        self._endpoints: dict[str, _Endpoint] = {}
+        self._lock = threading.Lock()
+        self._host_locks: dict[str, threading.Lock] = {}
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def __enter__(self) -> RegistryClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- endpoints and authenticated calls ----------------------------------------------
+
+    def ping(self, domain: str) -> None:
+        """Reach a registry and learn how it authenticates (done once per host)."""
+        self._endpoint(domain)
+
+    def _endpoint(self, domain: str) -> _Endpoint:
+        host = _api_host(domain)
+        with self._lock:
+            endpoint = self._endpoints.get(host)
+            lock = self._host_locks.setdefault(host, threading.Lock())
+        if endpoint is not None:
+            return endpoint
+        with lock:
+            endpoint = self._endpoints.get(host)
+            if endpoint is not None:
+                return endpoint
+            response = self.transport.ping(host)
+            base = self.transport.base_url(host)
+            assert base is not None
+            if response.status not in (200, 401):
+                raise TransportError(
+                    f"{host} does not look like a registry: GET /v2/ answered HTTP {response.status}"
+                )
+            challenge = pick_challenge(parse_challenges(response.challenges))
+            credential = self.keychain.resolve(domain) if challenge is not None else None
+            auth = Authenticator(self.transport, base, challenge, credential, self._tokens)
+            endpoint = _Endpoint(base, auth)
+            with self._lock:
+                self._endpoints[host] = endpoint
+            return endpoint
+
+    def _credentialed(self, domain: str) -> bool:
+        return self.keychain.resolve(domain) is not None
+
+    def _call(
+        self,
+        repo: Reference,
+        method: str,
+        path: str,
+        scopes: Iterable[Scope],
+        *,
+        url: str | None = None,
+        headers: dict[str, str] | None = None,
+        body: BodySource | None = None,
+        stream: bool = False,
+        read_limit: int = 1024 * 1024,
+        truncate: bool = True,
+    ) -> HttpResponse:
+        endpoint = self._endpoint(repo.domain)
+        scopes = list(scopes)
+        target = url or endpoint.base_url + path
+        authorization = endpoint.auth.authorization(scopes)
+        response = self.transport.request(
+            method, target, headers=headers, authorization=authorization, body=body,
+            stream=stream, read_limit=read_limit, truncate=truncate,
+        )
+        # Re-authenticate only for the registry's own 401, never for a redirect target's.
+        if response.status == 401 and authority(response.url) == authority(target):
+            challenges = parse_challenges(response.challenges)
+            if endpoint.auth.adopt(challenges):
+                retry_auth = endpoint.auth.authorization(scopes)
+            else:
+                retry_auth = endpoint.auth.reauthorize(scopes, authorization, challenges)
+            if retry_auth is not None:
+                response.close()
+                response = self.transport.request(
+                    method, target, headers=headers, authorization=retry_auth, body=body,
+                    stream=stream, read_limit=read_limit, truncate=truncate,
+                )
+        return response
+
+    def _repo_path(self, repo: Reference, *parts: str) -> str:
+        return "/v2/" + repo.path + "/" + "/".join(parts)
+
+    # -- manifests ----------------------------------------------------------------------
+
+    def head_manifest(self, ref: Reference) -> ManifestInfo | None:
+        """Digest, type and size of a manifest without downloading it; None if absent.
+
+        HEAD does not count against Docker Hub's pull limit. A registry that does not
+        implement HEAD (405) or omits Docker-Content-Digest is asked with a GET."""
+        response = self._call(
+            ref, "HEAD", self._repo_path(ref, "manifests", ref.identifier),
+            [repository_scope(ref.path, "pull")], headers={"Accept": ACCEPT_MANIFESTS},
+        )
+        if response.status == 404:
+            return None
+        digest = response.headers.get("Docker-Content-Digest", "")
+        if response.status == 200 and digest.startswith("sha256:"):
+            if ref.digest and digest != ref.digest:
+                raise DigestMismatchError(
+                    f"{ref}: registry reports digest {digest}, not the requested {ref.digest}"
+                )
+            size = int(response.headers.get("Content-Length") or 0)
+            media = strip_media_type(response.headers.get("Content-Type"))
+            return ManifestInfo(digest, media, size)
+        if response.status in (200, 405):
+            try:
+                manifest = self.get_manifest(ref)
+            except NotFoundError:
+                return None
+            return ManifestInfo(manifest.digest, manifest.media_type, manifest.size)
+        raise _registry_error(response, f"cannot look up {ref}", self._who(ref))
+
+    def get_manifest(self, ref: Reference) -> Manifest:
+        """Fetch a manifest or list, verified against the reference's digest (if any)
+        and the registry's Docker-Content-Digest, capped at 4 MiB."""
+        response = self._call(
+            ref, "GET", self._repo_path(ref, "manifests", ref.identifier),
+            [repository_scope(ref.path, "pull")], headers={"Accept": ACCEPT_MANIFESTS},
+            read_limit=MAX_MANIFEST_BYTES, truncate=False,
+        )
+        if response.status != 200:
+            raise _registry_error(response, f"cannot fetch manifest {ref}", self._who(ref))
+        what = f"manifest {ref}"
+        manifest = parse_manifest(response.body, response.headers.get("Content-Type"), what)
+        if ref.digest:
+            verify_digest(response.body, ref.digest, what)
+        announced = response.headers.get("Docker-Content-Digest", "")
+        if announced.startswith("sha256:"):
+            verify_digest(response.body, announced, f"{what} (Docker-Content-Digest)")
+        return manifest
+
+    def put_manifest(self, ref: Reference, manifest: Manifest) -> str:
+        """PUT exact manifest bytes to `ref` (a tag or a digest); returns the digest."""
+        check_manifest_size(manifest.size, f"manifest for {ref}")
+        if ref.digest and ref.digest != manifest.digest:
+            raise DigestMismatchError(
+                f"refusing to put manifest {manifest.digest} under digest {ref.digest}"
+            )
+        response = self._call(
+            ref, "PUT", self._repo_path(ref, "manifests", ref.identifier),
+            [repository_scope(ref.path, "pull", "push")],
+            headers={"Content-Type": manifest.media_type},
+            body=BodySource.of_bytes(manifest.raw),
+        )
+        if response.status not in (200, 201, 202):
+            raise _registry_error(response, f"cannot push manifest {ref}", self._who(ref))
+        announced = response.headers.get("Docker-Content-Digest")
+        if announced and announced != manifest.digest:
+            raise DigestMismatchError(
+                f"registry stored {ref} as {announced}, but the bytes sent hash to {manifest.digest}"
+            )
+        return manifest.digest
+
+    def delete_manifest(self, ref: Reference) -> None:
+        if not ref.digest:
+            raise ValueError("manifests are deleted by digest")
+        response = self._call(
+            ref, "DELETE", self._repo_path(ref, "manifests", ref.digest),
+            [repository_scope(ref.path, "delete")],
+        )
+        if response.status not in (200, 202, 404):
+            raise _registry_error(response, f"cannot delete {ref}", self._who(ref))
+
+    def list_tags(self, repo: Reference) -> list[str]:
+        tags: list[str] = []
+        url: str | None = None
+        path = self._repo_path(repo, "tags", "list")
+        while True:
+            response = self._call(repo, "GET", path, [repository_scope(repo.path, "pull")], url=url)
+            if response.status != 200:
+                raise _registry_error(response, f"cannot list tags of {repo.name}", self._who(repo))
+            try:
+                tags.extend(json.loads(response.body).get("tags") or [])
+            except (ValueError, AttributeError):
+                raise RegistryError(
+                    f"tag list of {repo.name} is not JSON", status=response.status
+                ) from None
+            link = _next_link(response.headers.get("Link"))
+            if not link:
+                return tags
+            base = url or self._endpoint(repo.domain).base_url + path
+            url = urljoin(base, link)
+            if urlsplit(url).netloc != urlsplit(base).netloc:
+                raise TransportError(f"refusing tag-list page on another host: {redact_url(url)}")
+
+    # -- blobs --------------------------------------------------------------------------
+
+    def blob_exists(self, repo: Reference, digest: str) -> bool:
+        response = self._call(
+            repo, "HEAD", self._repo_path(repo, "blobs", digest), [repository_scope(repo.path, "pull")]
+        )
+        if response.status == 200:
+            return True
+        if response.status == 404:
+            return False
+        raise _registry_error(response, f"cannot check blob {digest} in {repo.name}", self._who(repo))
+
+    def get_blob(self, repo: Reference, digest: str, limit: int = MAX_CONFIG_BYTES) -> bytes:
+        """A small blob (an image config) in memory, verified against its digest."""
+        response = self._call(
+            repo, "GET", self._repo_path(repo, "blobs", digest), [repository_scope(repo.path, "pull")],
+            read_limit=limit, truncate=False,
+        )
+        if response.status != 200:
+            raise _registry_error(response, f"cannot fetch blob {digest} from {repo.name}", self._who(repo))
+        verify_digest(response.body, digest, f"blob {digest} of {repo.name}")
+        return response.body
+
+    def open_blob(self, repo: Reference, digest: str) -> Iterator[bytes]:
+        """Stream a blob of any size; the digest is checked when the stream ends."""
+        response = self._call(
+            repo, "GET", self._repo_path(repo, "blobs", digest), [repository_scope(repo.path, "pull")],
+            stream=True,
+        )
+        if response.status != 200:
+            raise _registry_error(response, f"cannot fetch blob {digest} from {repo.name}", self._who(repo))
+        return _verified_stream(response, digest, f"blob {digest} of {repo.name}")
+
+    def mount_blob(self, repo: Reference, digest: str, source: Reference) -> bool:
+        """Cross-repository mount. True when mounted (201); False when the registry
+        refused (202: the upload session it opened instead is cancelled)."""
+        query = urlencode({"mount": digest, "from": source.path})
+        response = self._call(
+            repo, "POST", self._repo_path(repo, "blobs", "uploads/") + "?" + query,
+            [repository_scope(repo.path, "pull", "push"), repository_scope(source.path, "pull")],
+        )
+        if response.status == 201:
+            return True
+        if response.status == 202:
+            self._cancel_upload(repo, response)
+            return False
+        if response.status in (401, 403):
+            return False  # some registries refuse the mount scope; a copy still works
+        raise _registry_error(response, f"cannot mount {digest} from {source.path} into {repo.name}", self._who(repo))
+
+    def upload_blob(self, repo: Reference, digest: str, body: BodySource) -> None:
+        """Monolithic upload (POST, then PUT with the whole body), verified by digest."""
+        scopes = [repository_scope(repo.path, "pull", "push")]
+        start = self._call(repo, "POST", self._repo_path(repo, "blobs", "uploads/"), scopes)
+        if start.status != 202 or not start.headers.get("Location"):
+            raise _registry_error(start, f"cannot start upload of {digest} to {repo.name}", self._who(repo))
+        location = urljoin(start.url, start.headers["Location"])
+        sep = "&" if urlsplit(location).query else "?"
+        put_url = location + sep + urlencode({"digest": digest})
+        headers = {"Content-Type": "application/octet-stream"}
+        if body.size is not None:
+            headers["Content-Length"] = str(body.size)
+        done = self._call(repo, "PUT", "", scopes, url=put_url, headers=headers, body=body)
+        if done.status not in (201, 204):
+            raise _registry_error(done, f"cannot upload blob {digest} to {repo.name}", self._who(repo))
+
+    def copy_blob(self, source: Reference, target: Reference, digest: str, size: int | None) -> None:
+        """Stream a blob from one repository (any registry) into another, constant memory.
+
+        The stream is re-opened for every attempt, so a retried PUT re-sends it whole."""
+        self.upload_blob(target, digest, BodySource(lambda: self.open_blob(source, digest), size))
+
+    def _cancel_upload(self, repo: Reference, response: HttpResponse) -> None:
+        location = response.headers.get("Location")
+        if not location:
+            return
+        try:
+            self._call(repo, "DELETE", "", [repository_scope(repo.path, "pull", "push")],
+                       url=urljoin(response.url, location))
+        except (RegistryError, TransportError):
+            pass  # best effort: distribution wants the delete action for this
+
+    def _who(self, ref: Reference) -> str | None:
+        credential = self.keychain.resolve(ref.domain)
+        return credential.username if credential else None
+
+
+def _api_host(domain: str) -> str:
+    return "registry-1.docker.io" if domain in ("docker.io", "index.docker.io") else domain
+
+
+def _next_link(header: str | None) -> str | None:
+    if not header:
+        return None
+    for part in header.split(","):
+        if 'rel="next"' in part and "<" in part and ">" in part:
+            return part[part.index("<") + 1 : part.index(">")]
+    return None
+
+
+def _verified_stream(response: HttpResponse, digest: str, what: str) -> Iterator[bytes]:
+    hasher = hashlib.sha256()
+    try:
+        for chunk in response.iter_content(1 << 20):
+            hasher.update(chunk)
+            yield chunk
+    finally:
+        response.close()
+    actual = "sha256:" + hasher.hexdigest()
+    if actual != digest:
+        raise DigestMismatchError(f"{what}: content digest {actual} does not match {digest}")
+
+
+def _parse_errors(body: bytes) -> tuple[RegistryErrorDetail, ...]:
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        return ()
+    errors = payload.get("errors") if isinstance(payload, dict) else None
+    if not isinstance(errors, list):
+        return ()
+    return tuple(
+        RegistryErrorDetail(str(e.get("code", "")), str(e.get("message", "")), e.get("detail"))
+        for e in errors
+        if isinstance(e, dict)
+    )
+
+
+def _registry_error(response: HttpResponse, what: str, user: str | None = None) -> RegistryError:
+    """Turn an error reply into the typed exception a caller can act on."""
+    status = response.status
+    errors = _parse_errors(response.body)
+    codes = {e.code for e in errors}
+    said = "; ".join(
+        f"{e.message or e.code.lower()}" + (f" ({e.detail})" if isinstance(e.detail, str) else "")
+        for e in errors
+    ) or f"HTTP {status}"
+    scope_problem = any('insufficient_scope' in c for c in response.challenges)
+    if status == 401 and (scope_problem or user) and "UNAUTHORIZED" in codes | {"UNAUTHORIZED"} and user:
+        return DeniedError(
+            f"{what}: access denied for user {user} ({said})", status=status, errors=errors
+        )
+    if status == 401:
+        hint = "log in or pass credentials" if not user else "check the username and password"
+        return UnauthorizedError(f"{what}: authentication required ({said}); {hint}", status=status, errors=errors)
+    if status == 403 or "DENIED" in codes:
+        return DeniedError(f"{what}: access denied ({said})", status=status, errors=errors)
+    if "MANIFEST_BLOB_UNKNOWN" in codes:
+        return ManifestBlobUnknownError(f"{what}: the registry lacks {said}", status=status, errors=errors)
+    if status == 404 or codes & {"MANIFEST_UNKNOWN", "BLOB_UNKNOWN", "NAME_UNKNOWN"}:
+        return NotFoundError(f"{what}: not found ({said})", status=status, errors=errors)
+    if status == 429 or "TOOMANYREQUESTS" in codes:
+        return TooManyRequestsError(f"{what}: rate limited by the registry ({said})", status=status, errors=errors)
+    if codes & {"MANIFEST_INVALID", "UNSUPPORTED"} or status == 415:
+        return ManifestInvalidError(f"{what}: the registry refused it ({said})", status=status, errors=errors)
+    return RegistryError(f"{what}: {said}", status=status, errors=errors)
+
+
+def sha256_of(data: bytes) -> str:
+    return sha256_digest(data)
+
+
+def quote_repo(path: str) -> str:
+    return quote(path, safe="/")

@@ -1,0 +1,554 @@
+"""The HTTP layer under every registry call.
+
+One requests.Session per invocation, so connections are reused. Per host: TLS with
+system roots plus `certs.d/<host:port>/` CAs and client certs; plain HTTP only for
+loopback hosts or with `insecure`. Every request goes through bounded retries
+(tenacity: connection errors, 408, 425, 429, 5xx, honouring Retry-After) and follows
+redirects by hand, so an Authorization header never reaches another host and https is
+never downgraded. Bodies are re-created for each attempt, never re-sent from a consumed
+stream. The debug trace (logger `manifestor.http`) never shows a secret."""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+import requests
+import requests.adapters
+from requests.structures import CaseInsensitiveDict
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity.wait import wait_exponential_jitter
+
+from manifestor import __version__
+from manifestor.errors import (
+    InsecureRegistryError,
+    ManifestTooLargeError,
+    RedirectRefusedError,
+    TLSError,
+    TransportError,
+)
+from manifestor.reference import is_loopback_host
+
+log = logging.getLogger("manifestor.http")
+
+DEFAULT_CERTS_DIR = Path("/etc/docker/certs.d")
+RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+MAX_REDIRECTS = 5
+# Error, token and ping bodies are small; anything bigger is read only this far.
+SMALL_BODY_LIMIT = 1024 * 1024
+_SAFE_QUERY_KEYS = frozenset({"digest", "mount", "from", "n", "last", "scope", "service", "tag"})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try: attempts in total, backoff between them, cap on Retry-After."""
+
+    attempts: int = 5
+    backoff: float = 0.5
+    max_backoff: float = 8.0
+    retry_after_cap: float = 60.0
+
+
+@dataclass(frozen=True)
+class BodySource:
+    """A request body that can be produced again for every attempt and redirect."""
+
+    open: Callable[[], bytes | IO[bytes] | Iterable[bytes]]
+    size: int | None = None
+
+    @classmethod
+    def of_bytes(cls, data: bytes) -> BodySource:
+        return cls(lambda: data, len(data))
+
+    @classmethod
+    def of_file(cls, path: str | Path) -> BodySource:
+        return cls(lambda: open(path, "rb"), Path(path).stat().st_size)  # noqa: SIM115
+
+
+class _SizedIterable:
+    """An iterator body with a length, so requests sends Content-Length, not chunked."""
+
+    def __init__(self, chunks: Iterable[bytes], size: int) -> None:
+        self._chunks = chunks
+        self._size = size
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._chunks)
+
+    def __len__(self) -> int:
+        return self._size
+
+
+@dataclass
+class HttpResponse:
+    """A finished exchange. `body` is read (capped) unless the request asked to stream."""
+
+    status: int
+    url: str
+    headers: CaseInsensitiveDict[str]
+    body: bytes = b""
+    challenges: tuple[str, ...] = ()
+    raw: requests.Response | None = field(default=None, repr=False)
+
+    def iter_content(self, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        if self.raw is None:
+            yield self.body
+            return
+        yield from self.raw.iter_content(chunk_size)
+
+    def close(self) -> None:
+        if self.raw is not None:
+            self.raw.close()
+
+
+class _RetryableStatus(Exception):
+    def __init__(self, response: HttpResponse) -> None:
+        super().__init__(f"HTTP {response.status}")
+        self.response = response
+
+
+class _HeaderAuth(requests.auth.AuthBase):
+    """Sets (or withholds) Authorization explicitly, so ~/.netrc never overrides it."""
+
+    def __init__(self, value: str | None) -> None:
+        self.value = value
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers.pop("Authorization", None)
+        if self.value:
+            request.headers["Authorization"] = self.value
+        return request
+
+
+class _ContextAdapter(requests.adapters.HTTPAdapter):
+    """An adapter whose TLS settings come from our SSLContext, not from certifi."""
+
+    def __init__(self, context: ssl.SSLContext, **kwargs: Any) -> None:
+        self._context = context
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["ssl_context"] = self._context
+        super().init_poolmanager(*args, **kwargs)
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        # The context already holds the CAs, client cert and verify mode.
+        return None
+
+
+def redact_url(url: str) -> str:
+    """Query values may carry upload state or signatures; keep only harmless ones."""
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    query = [
+        (k, v if k in _SAFE_QUERY_KEYS else "REDACTED")
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    return urlunsplit(parts._replace(query=urlencode(query, safe=":/")))
+
+
+def authority(url: str) -> str:
+    """`https://Host:443/x` -> `host:443`; the unit a credential belongs to."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{port}"
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+class Transport:
+    """Sends requests to registries and token servers; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        insecure: bool = False,
+        certs_dir: str | Path | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: tuple[float, float] = (10.0, 120.0),
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.insecure = insecure
+        self.certs_dir = Path(certs_dir) if certs_dir is not None else DEFAULT_CERTS_DIR
+        self.retry = retry or RetryPolicy()
+        self.timeout = timeout
+        self._sleep = sleep
+        self._session = requests.Session()
+        self._session.headers["User-Agent"] = f"manifestor/{__version__}"
+        self._mounted: set[str] = set()
+        self._bases: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._host_locks: dict[str, threading.Lock] = {}
+        for scheme in ("http://", "https://"):
+            self._session.mount(scheme, requests.adapters.HTTPAdapter(pool_maxsize=8))
+
+    def close(self) -> None:
+        self._session.close()
+
+    # -- scheme and TLS per host --------------------------------------------------------
+
+    def base_url(self, host: str) -> str | None:
+        """The scheme://host chosen for a registry host, once `ping` has settled it."""
+        return self._bases.get(host)
+
+    def ping(self, host: str) -> HttpResponse:
+        """`GET /v2/` on a registry host, choosing https or plain HTTP on the way.
+
+        Plain HTTP is used only for loopback hosts or with `insecure`; a certificate
+        problem is never answered by downgrading to HTTP."""
+        with self._host_lock(host):
+            base = self._bases.get(host)
+            if base is not None:
+                return self.request("GET", f"{base}/v2/")
+            order = ("http", "https") if is_loopback_host(host) else ("https", "http")
+            first_error: TransportError | None = None
+            for scheme in order:
+                url = f"{scheme}://{host}/v2/"
+                try:
+                    response = self.request("GET", url)
+                except TLSError as exc:
+                    if exc.__cause__ is not None and _is_cert_error(exc.__cause__):
+                        raise
+                    first_error = first_error or exc
+                    continue
+                if scheme == "http" and _looks_like_tls_port(response):
+                    continue
+                if scheme == "http" and not (self.insecure or is_loopback_host(host)):
+                    raise InsecureRegistryError(
+                        f"registry {host} speaks plain HTTP, not HTTPS; pass --insecure to "
+                        "allow plain HTTP for it"
+                    )
+                self._bases[host] = f"{scheme}://{host}"
+                return response
+            raise first_error or TransportError(f"cannot talk to registry {host} over HTTP or HTTPS")
+
+    def _host_lock(self, host: str) -> threading.Lock:
+        with self._lock:
+            return self._host_locks.setdefault(host, threading.Lock())
+
+    def _ensure_adapter(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme != "https":
+            return
+        netloc = parts.netloc.lower()
+        with self._lock:
+            if netloc in self._mounted:
+                return
+            adapter = _ContextAdapter(self._ssl_context(netloc), pool_maxsize=8)
+            self._session.mount(f"https://{netloc}/", adapter)
+            self._mounted.add(netloc)
+
+    def _ssl_context(self, netloc: str) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        host_dir = self.certs_dir / netloc
+        if host_dir.is_dir():
+            for ca in sorted(host_dir.glob("*.crt")):
+                try:
+                    context.load_verify_locations(cafile=str(ca))
+                except (OSError, ssl.SSLError) as exc:
+                    raise TLSError(f"cannot load CA certificate {ca}: {exc}") from None
+            for cert in sorted(host_dir.glob("*.cert")):
+                key = cert.with_suffix(".key")
+                if not key.exists():
+                    raise TLSError(
+                        f"client certificate {cert} has no matching key {key.name} "
+                        "(CA certificates must use the extension .crt)"
+                    )
+                try:
+                    context.load_cert_chain(str(cert), str(key))
+                except (OSError, ssl.SSLError) as exc:
+                    raise TLSError(f"cannot load client certificate {cert}: {exc}") from None
+            for key in sorted(host_dir.glob("*.key")):
+                if not key.with_suffix(".cert").exists():
+                    raise TLSError(f"client key {key} has no matching certificate")
+        if self.insecure:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    # -- requests -----------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        authorization: str | None = None,
+        body: BodySource | None = None,
+        stream: bool = False,
+        read_limit: int = SMALL_BODY_LIMIT,
+        truncate: bool = True,
+        retry: bool = True,
+        timeout: tuple[float, float] | None = None,
+    ) -> HttpResponse:
+        """Send one logical request (with retries and redirects) and return the reply.
+
+        `authorization` is sent only to the authority of `url`. Retryable statuses that
+        persist past the last attempt are returned, not raised; connection failures are
+        raised as TransportError/TLSError."""
+        retrying = Retrying(
+            stop=stop_after_attempt(self.retry.attempts if retry else 1),
+            wait=self._wait,
+            retry=retry_if_exception(_is_retryable),
+            sleep=self._sleep,
+            reraise=True,
+            before_sleep=self._log_retry,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    response = self._send_following_redirects(
+                        method, url, headers, authorization, body, stream, read_limit,
+                        truncate, timeout or self.timeout,
+                    )
+                    if response.status in RETRY_STATUSES and retry:
+                        response.close()
+                        raise _RetryableStatus(response)
+                    return response
+        except _RetryableStatus as exc:
+            return exc.response
+        except requests.exceptions.RequestException as exc:
+            raise _transport_error(exc, url) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _RetryableStatus):
+            after = parse_retry_after(exc.response.headers.get("Retry-After"))
+            if after is not None:
+                return min(after, self.retry.retry_after_cap)
+        backoff = wait_exponential_jitter(
+            initial=self.retry.backoff, max=self.retry.max_backoff, jitter=self.retry.backoff
+        )
+        return backoff(state)
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        delay = state.next_action.sleep if state.next_action else 0.0
+        log.debug("retrying after %s (attempt %d), waiting %.2fs", exc, state.attempt_number, delay)
+
+    def _send_following_redirects(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None,
+        authorization: str | None,
+        body: BodySource | None,
+        stream: bool,
+        read_limit: int,
+        truncate: bool,
+        timeout: tuple[float, float],
+    ) -> HttpResponse:
+        origin = authority(url)
+        current = url
+        for _ in range(MAX_REDIRECTS + 1):
+            # Credentials belong to the registry's own authority, never to a redirect target.
+            auth_value = authorization if authority(current) == origin else None
+            response = self._send_once(
+                method, current, headers, auth_value, body, stream, read_limit, truncate, timeout
+            )
+            location = response.headers.get("Location")
+            if response.status not in (301, 302, 303, 307, 308) or not location:
+                return response
+            response.close()
+            target = urljoin(current, location)
+            if urlsplit(current).scheme == "https" and urlsplit(target).scheme != "https":
+                raise RedirectRefusedError(
+                    f"refusing redirect from {redact_url(current)} to insecure "
+                    f"{redact_url(target)}"
+                )
+            log.debug("following %d redirect to %s", response.status, redact_url(target))
+            if response.status in (301, 302, 303) and method not in ("GET", "HEAD"):
+                method, body = "GET", None
+            current = target
+        raise RedirectRefusedError(f"too many redirects from {redact_url(url)}")
+
+    def _send_once(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None,
+        authorization: str | None,
+        body: BodySource | None,
+        stream: bool,
+        read_limit: int,
+        truncate: bool,
+        timeout: tuple[float, float],
+    ) -> HttpResponse:
+        self._ensure_adapter(url)
+        data = _open_body(body)
+        log.debug("> %s %s%s", method, redact_url(url), _trace_headers(headers, authorization))
+        try:
+            raw = self._session.request(
+                method,
+                url,
+                headers=dict(headers or {}),
+                auth=_HeaderAuth(authorization),
+                data=data,
+                stream=True,
+                allow_redirects=False,
+                timeout=timeout,
+                verify=not self.insecure,
+            )
+        finally:
+            if hasattr(data, "close"):
+                data.close()  # type: ignore[union-attr]
+        challenges = tuple(raw.raw.headers.getlist("WWW-Authenticate")) if raw.raw else ()
+        response = HttpResponse(
+            status=raw.status_code,
+            url=url,
+            headers=raw.headers,
+            challenges=challenges,
+        )
+        if stream and 200 <= raw.status_code < 300:
+            response.raw = raw
+        else:
+            try:
+                response.body = _read_capped(raw, read_limit, truncate, url) if method != "HEAD" else b""
+            finally:
+                raw.close()
+        log.debug(
+            "< %d %s%s", response.status, redact_url(url),
+            _trace_response_headers(response.headers),
+        )
+        return response
+
+
+def _open_body(body: BodySource | None) -> Any:
+    if body is None:
+        return None
+    opened = body.open()
+    if isinstance(opened, bytes) or hasattr(opened, "read"):
+        return opened
+    return _SizedIterable(opened, body.size) if body.size is not None else opened
+
+
+def _read_capped(raw: requests.Response, limit: int, truncate: bool, url: str) -> bytes:
+    declared = raw.headers.get("Content-Length")
+    if declared and declared.isdigit() and int(declared) > limit and not truncate:
+        raise ManifestTooLargeError(
+            f"response from {redact_url(url)} is {declared} bytes, over the {limit} byte limit"
+        )
+    chunks: list[bytes] = []
+    total = 0
+    for chunk in raw.iter_content(64 * 1024):
+        total += len(chunk)
+        if total > limit:
+            if truncate:
+                chunks.append(chunk[: limit - (total - len(chunk))])
+                break
+            raise ManifestTooLargeError(
+                f"response from {redact_url(url)} exceeds the {limit} byte limit"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, _RetryableStatus):
+        return True
+    if isinstance(exc, requests.exceptions.SSLError):
+        return False
+    return isinstance(
+        exc,
+        requests.exceptions.ConnectionError
+        | requests.exceptions.ChunkedEncodingError
+        | requests.exceptions.Timeout,
+    )
+
+
+def _is_cert_error(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return True
+        if "CERTIFICATE_VERIFY_FAILED" in str(current):
+            return True
+        current = current.__cause__ or current.__context__ or _first_arg_exception(current)
+    return False
+
+
+def _first_arg_exception(exc: BaseException) -> BaseException | None:
+    for arg in getattr(exc, "args", ()):
+        if isinstance(arg, BaseException):
+            return arg
+        reason = getattr(arg, "reason", None)
+        if isinstance(reason, BaseException):
+            return reason
+    return None
+
+
+def _transport_error(exc: requests.exceptions.RequestException, url: str) -> TransportError:
+    where = redact_url(url)
+    host = urlsplit(url).netloc
+    if isinstance(exc, requests.exceptions.SSLError):
+        if _is_cert_error(exc):
+            return TLSError(
+                f"TLS certificate of {host} is not trusted ({_short_reason(exc)}); put its CA "
+                f"in certs.d/{host}/ca.crt, or pass --insecure to skip verification"
+            )
+        return TLSError(f"TLS handshake with {host} failed: {_short_reason(exc)}")
+    if isinstance(exc, requests.exceptions.Timeout):
+        return TransportError(f"timed out talking to {host} ({where})")
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return TransportError(f"connection to {host} broke while reading {where}")
+    return TransportError(f"cannot reach {host}: {_short_reason(exc)}")
+
+
+def _short_reason(exc: BaseException) -> str:
+    text = str(exc)
+    for marker in ("certificate verify failed", "Connection refused", "Connection reset",
+                   "Name or service not known", "wrong version number", "record layer failure"):
+        if marker.lower() in text.lower():
+            return marker.lower()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def _looks_like_tls_port(response: HttpResponse) -> bool:
+    # Go's TLS server answers plain HTTP with this 400; try https on that port instead.
+    return response.status == 400 and b"HTTP request to an HTTPS server" in response.body
+
+
+def _trace_headers(headers: Mapping[str, str] | None, authorization: str | None) -> str:
+    shown = dict(headers or {})
+    if authorization:
+        shown["Authorization"] = authorization.split(" ", 1)[0] + " REDACTED"
+    return "".join(f"\n    {k}: {v}" for k, v in shown.items())
+
+
+def _trace_response_headers(headers: Mapping[str, str]) -> str:
+    keep = ("Content-Type", "Content-Length", "Docker-Content-Digest", "Location",
+            "WWW-Authenticate", "Retry-After", "RateLimit-Remaining")
+    lines = []
+    for name in keep:
+        value = headers.get(name)
+        if value is not None:
+            lines.append(f"\n    {name}: {redact_url(value) if name == 'Location' else value}")
+    return "".join(lines)
