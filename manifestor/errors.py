@@ -112,3 +112,23 @@ class ManifestInvalidError(RegistryError):
 
 class TooManyRequestsError(RegistryError):
     """429 / TOOMANYREQUESTS after the retries ran out."""
+
+
+class StoreError(ManifestorError):
+    """The local list store cannot do what was asked."""
+
+
+class ListNotFoundError(StoreError):
+    """No local list by that name."""
+
+
+class ListExistsError(StoreError):
+    """A local list by that name exists and --amend was not given."""
+
+
+class CorruptListError(StoreError):
+    """A local list's files cannot be read; `rm` still removes it."""
+
+
+class EntryNotFoundError(StoreError):
+    """The local list has no entry for that image."""
