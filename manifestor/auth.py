@@ -36,6 +36,7 @@ _ACTION_ORDER = {"pull": 0, "push": 1, "delete": 2}
 
 # -- challenges ---------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Challenge:
     """One RFC 7235 challenge: a lower-cased scheme and lower-cased parameter names."""
@@ -120,6 +121,7 @@ def pick_challenge(challenges: Iterable[Challenge]) -> Challenge | None:
 
 # -- scopes -------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True, order=True)
 class Scope:
     """`repository:lab/app:pull,push`. A resource name may itself contain ':'."""
@@ -163,6 +165,7 @@ def merge_scopes(scopes: Iterable[Scope]) -> frozenset[Scope]:
 
 # -- tokens -------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Token:
     value: str = field(repr=False)
@@ -184,7 +187,9 @@ class TokenCache:
     def find(self, key: tuple[str, str, str], scopes: frozenset[Scope]) -> Token | None:
         now = self._clock()
         with self._lock:
-            live = [t for t in self._tokens.get(key, []) if t.expires_at - TOKEN_EXPIRY_MARGIN > now]
+            live = [
+                t for t in self._tokens.get(key, []) if t.expires_at - TOKEN_EXPIRY_MARGIN > now
+            ]
             self._tokens[key] = live
             for token in live:
                 if token.covers(scopes):
@@ -220,6 +225,7 @@ def token_expiry(payload: Mapping[str, object], now: float) -> float:
 
 
 # -- the authenticator ---------------------------------------------------------------------
+
 
 class Authenticator:
     """Authorization header values for one registry host, from its challenge."""
@@ -278,7 +284,9 @@ class Authenticator:
                     self._cache.add(self._cache_key(), token)
         return f"Bearer {token.value}"
 
-    def reauthorize(self, scopes: Iterable[Scope], failed: str | None, challenges: Iterable[Challenge]) -> str | None:
+    def reauthorize(
+        self, scopes: Iterable[Scope], failed: str | None, challenges: Iterable[Challenge]
+    ) -> str | None:
         """After a 401: a fresh token covering the scopes plus any the challenge names.
 
         Returns None when trying again cannot help (no bearer flow, or nothing new)."""
@@ -295,7 +303,7 @@ class Authenticator:
                 except AuthError:
                     continue
         if failed and failed.startswith("Bearer "):
-            self._cache.discard(self._cache_key(), failed[len("Bearer "):])
+            self._cache.discard(self._cache_key(), failed[len("Bearer ") :])
         needed = merge_scopes([*scopes, *extra])
         with self._fetch_lock:
             token = self._fetch_token(needed)
@@ -307,20 +315,29 @@ class Authenticator:
     def _cache_key(self) -> tuple[str, str, str]:
         cred = self._credential
         who = (cred.username or "<token>") if cred else ""
-        return (self.realm or "", (self._challenge.params.get("service") if self._challenge else "") or "", who)
+        return (
+            self.realm or "",
+            (self._challenge.params.get("service") if self._challenge else "") or "",
+            who,
+        )
 
     def _checked_realm(self) -> str:
         assert self._challenge is not None
         realm = self._challenge.params.get("realm")
         if not realm:
-            raise AuthError(f"registry {urlsplit(self._registry_url).netloc} sent a Bearer challenge without a realm")
+            raise AuthError(
+                f"registry {urlsplit(self._registry_url).netloc} sent a Bearer challenge "
+                "without a realm"
+            )
         url = urljoin(self._registry_url + "/", realm)
         parts = urlsplit(url)
         registry = urlsplit(self._registry_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise AuthError(f"token realm {redact_url(url)} is not an http(s) URL")
         if registry.scheme == "https" and parts.scheme != "https":
-            raise AuthError(f"refusing plain-HTTP token realm {redact_url(url)} for an HTTPS registry")
+            raise AuthError(
+                f"refusing plain-HTTP token realm {redact_url(url)} for an HTTPS registry"
+            )
         if _is_internal_ip(parts.hostname) and not (
             _is_internal_ip(registry.hostname or "") or is_loopback_host(registry.hostname or "")
         ):
@@ -360,7 +377,11 @@ class Authenticator:
         sep = "&" if urlsplit(self.realm).query else "?"
         url = self.realm + (sep + urlencode(params) if params else "")
         response = self._transport.request(
-            "GET", url, authorization=authorization, read_limit=TOKEN_BODY_LIMIT, timeout=TOKEN_TIMEOUT
+            "GET",
+            url,
+            authorization=authorization,
+            read_limit=TOKEN_BODY_LIMIT,
+            timeout=TOKEN_TIMEOUT,
         )
         return self._token_payload(response.status, response.body, cred is not None)
 
@@ -395,7 +416,9 @@ class Authenticator:
                     f"{urlsplit(self._registry_url).netloc} (HTTP {status}); check the "
                     "username and password"
                 )
-            raise AuthError(f"token server {realm} refused an anonymous token (HTTP {status}); log in first")
+            raise AuthError(
+                f"token server {realm} refused an anonymous token (HTTP {status}); log in first"
+            )
         if status != 200:
             raise AuthError(f"token server {realm} answered HTTP {status}")
         try:

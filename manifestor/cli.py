@@ -42,14 +42,18 @@ def main_options(
     ctx: typer.Context,
     config: Annotated[
         Path | None,
-        typer.Option("--config", help="Docker config directory (default: $DOCKER_CONFIG or ~/.docker)."),
+        typer.Option(
+            "--config", help="Docker config directory (default: $DOCKER_CONFIG or ~/.docker)."
+        ),
     ] = None,
     debug: Annotated[
         bool, typer.Option("--debug", help="Trace HTTP requests on stderr (secrets redacted).")
     ] = False,
     version: Annotated[
         bool | None,
-        typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
     ] = None,
 ) -> None:
     ctx.obj = GlobalOptions(config_dir=config, debug=debug)

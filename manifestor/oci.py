@@ -143,7 +143,9 @@ class Manifest:
         """The entries of a list (empty for an image manifest)."""
         if not self.is_list:
             return ()
-        return tuple(Descriptor.from_json(d, "list entry") for d in self.body.get("manifests") or ())
+        return tuple(
+            Descriptor.from_json(d, "list entry") for d in self.body.get("manifests") or ()
+        )
 
     @property
     def annotations(self) -> Mapping[str, str]:
@@ -176,11 +178,7 @@ def parse_manifest(raw: bytes, content_type: str | None = None, what: str = "man
             "with a current client"
         )
     media_type = body_type or _guess_media_type(body, header_type)
-    if (
-        body_type
-        and header_type in MANIFEST_MEDIA_TYPES
-        and header_type != body_type
-    ):
+    if body_type and header_type in MANIFEST_MEDIA_TYPES and header_type != body_type:
         raise ManifestFormatError(
             f"{what}: Content-Type {header_type} disagrees with mediaType {body_type}"
         )

@@ -126,7 +126,8 @@ class RegistryClient:
             assert base is not None
             if response.status not in (200, 401):
                 raise TransportError(
-                    f"{host} does not look like a registry: GET /v2/ answered HTTP {response.status}"
+                    f"{host} does not look like a registry: "
+                    f"GET /v2/ answered HTTP {response.status}"
                 )
             challenge = pick_challenge(parse_challenges(response.challenges))
             credential = self.keychain.resolve(domain) if challenge is not None else None
@@ -158,8 +159,14 @@ class RegistryClient:
         target = url or endpoint.base_url + path
         authorization = endpoint.auth.authorization(scopes)
         response = self.transport.request(
-            method, target, headers=headers, authorization=authorization, body=body,
-            stream=stream, read_limit=read_limit, truncate=truncate,
+            method,
+            target,
+            headers=headers,
+            authorization=authorization,
+            body=body,
+            stream=stream,
+            read_limit=read_limit,
+            truncate=truncate,
         )
         # Re-authenticate only for the registry's own 401, never for a redirect target's.
         if response.status == 401 and authority(response.url) == authority(target):
@@ -171,8 +178,14 @@ class RegistryClient:
             if retry_auth is not None:
                 response.close()
                 response = self.transport.request(
-                    method, target, headers=headers, authorization=retry_auth, body=body,
-                    stream=stream, read_limit=read_limit, truncate=truncate,
+                    method,
+                    target,
+                    headers=headers,
+                    authorization=retry_auth,
+                    body=body,
+                    stream=stream,
+                    read_limit=read_limit,
+                    truncate=truncate,
                 )
         return response
 
@@ -187,8 +200,11 @@ class RegistryClient:
         HEAD does not count against Docker Hub's pull limit. A registry that does not
         implement HEAD (405) or omits Docker-Content-Digest is asked with a GET."""
         response = self._call(
-            ref, "HEAD", self._repo_path(ref, "manifests", ref.identifier),
-            [repository_scope(ref.path, "pull")], headers={"Accept": ACCEPT_MANIFESTS},
+            ref,
+            "HEAD",
+            self._repo_path(ref, "manifests", ref.identifier),
+            [repository_scope(ref.path, "pull")],
+            headers={"Accept": ACCEPT_MANIFESTS},
         )
         if response.status == 404:
             return None
@@ -213,9 +229,13 @@ class RegistryClient:
         """Fetch a manifest or list, verified against the reference's digest (if any)
         and the registry's Docker-Content-Digest, capped at 4 MiB."""
         response = self._call(
-            ref, "GET", self._repo_path(ref, "manifests", ref.identifier),
-            [repository_scope(ref.path, "pull")], headers={"Accept": ACCEPT_MANIFESTS},
-            read_limit=MAX_MANIFEST_BYTES, truncate=False,
+            ref,
+            "GET",
+            self._repo_path(ref, "manifests", ref.identifier),
+            [repository_scope(ref.path, "pull")],
+            headers={"Accept": ACCEPT_MANIFESTS},
+            read_limit=MAX_MANIFEST_BYTES,
+            truncate=False,
         )
         if response.status != 200:
             raise _registry_error(response, f"cannot fetch manifest {ref}", self._who(ref))
@@ -236,7 +256,9 @@ class RegistryClient:
                 f"refusing to put manifest {manifest.digest} under digest {ref.digest}"
             )
         response = self._call(
-            ref, "PUT", self._repo_path(ref, "manifests", ref.identifier),
+            ref,
+            "PUT",
+            self._repo_path(ref, "manifests", ref.identifier),
             [repository_scope(ref.path, "pull", "push")],
             headers={"Content-Type": manifest.media_type},
             body=BodySource.of_bytes(manifest.raw),
@@ -246,7 +268,8 @@ class RegistryClient:
         announced = response.headers.get("Docker-Content-Digest")
         if announced and announced != manifest.digest:
             raise DigestMismatchError(
-                f"registry stored {ref} as {announced}, but the bytes sent hash to {manifest.digest}"
+                f"registry stored {ref} as {announced}, "
+                f"but the bytes sent hash to {manifest.digest}"
             )
         return manifest.digest
 
@@ -254,7 +277,9 @@ class RegistryClient:
         if not ref.digest:
             raise ValueError("manifests are deleted by digest")
         response = self._call(
-            ref, "DELETE", self._repo_path(ref, "manifests", ref.digest),
+            ref,
+            "DELETE",
+            self._repo_path(ref, "manifests", ref.digest),
             [repository_scope(ref.path, "delete")],
         )
         if response.status not in (200, 202, 404):
@@ -286,33 +311,49 @@ class RegistryClient:
 
     def blob_exists(self, repo: Reference, digest: str) -> bool:
         response = self._call(
-            repo, "HEAD", self._repo_path(repo, "blobs", digest), [repository_scope(repo.path, "pull")]
+            repo,
+            "HEAD",
+            self._repo_path(repo, "blobs", digest),
+            [repository_scope(repo.path, "pull")],
         )
         if response.status == 200:
             return True
         if response.status == 404:
             return False
-        raise _registry_error(response, f"cannot check blob {digest} in {repo.name}", self._who(repo))
+        raise _registry_error(
+            response, f"cannot check blob {digest} in {repo.name}", self._who(repo)
+        )
 
     def get_blob(self, repo: Reference, digest: str, limit: int = MAX_CONFIG_BYTES) -> bytes:
         """A small blob (an image config) in memory, verified against its digest."""
         response = self._call(
-            repo, "GET", self._repo_path(repo, "blobs", digest), [repository_scope(repo.path, "pull")],
-            read_limit=limit, truncate=False,
+            repo,
+            "GET",
+            self._repo_path(repo, "blobs", digest),
+            [repository_scope(repo.path, "pull")],
+            read_limit=limit,
+            truncate=False,
         )
         if response.status != 200:
-            raise _registry_error(response, f"cannot fetch blob {digest} from {repo.name}", self._who(repo))
+            raise _registry_error(
+                response, f"cannot fetch blob {digest} from {repo.name}", self._who(repo)
+            )
         verify_digest(response.body, digest, f"blob {digest} of {repo.name}")
         return response.body
 
     def open_blob(self, repo: Reference, digest: str) -> Iterator[bytes]:
         """Stream a blob of any size; the digest is checked when the stream ends."""
         response = self._call(
-            repo, "GET", self._repo_path(repo, "blobs", digest), [repository_scope(repo.path, "pull")],
+            repo,
+            "GET",
+            self._repo_path(repo, "blobs", digest),
+            [repository_scope(repo.path, "pull")],
             stream=True,
         )
         if response.status != 200:
-            raise _registry_error(response, f"cannot fetch blob {digest} from {repo.name}", self._who(repo))
+            raise _registry_error(
+                response, f"cannot fetch blob {digest} from {repo.name}", self._who(repo)
+            )
         return _verified_stream(response, digest, f"blob {digest} of {repo.name}")
 
     def mount_blob(self, repo: Reference, digest: str, source: Reference) -> bool:
@@ -320,7 +361,9 @@ class RegistryClient:
         refused (202: the upload session it opened instead is cancelled)."""
         query = urlencode({"mount": digest, "from": source.path})
         response = self._call(
-            repo, "POST", self._repo_path(repo, "blobs", "uploads/") + "?" + query,
+            repo,
+            "POST",
+            self._repo_path(repo, "blobs", "uploads/") + "?" + query,
             [repository_scope(repo.path, "pull", "push"), repository_scope(source.path, "pull")],
         )
         if response.status == 201:
@@ -330,14 +373,18 @@ class RegistryClient:
             return False
         if response.status in (401, 403):
             return False  # some registries refuse the mount scope; a copy still works
-        raise _registry_error(response, f"cannot mount {digest} from {source.path} into {repo.name}", self._who(repo))
+        raise _registry_error(
+            response, f"cannot mount {digest} from {source.path} into {repo.name}", self._who(repo)
+        )
 
     def upload_blob(self, repo: Reference, digest: str, body: BodySource) -> None:
         """Monolithic upload (POST, then PUT with the whole body), verified by digest."""
         scopes = [repository_scope(repo.path, "pull", "push")]
         start = self._call(repo, "POST", self._repo_path(repo, "blobs", "uploads/"), scopes)
         if start.status != 202 or not start.headers.get("Location"):
-            raise _registry_error(start, f"cannot start upload of {digest} to {repo.name}", self._who(repo))
+            raise _registry_error(
+                start, f"cannot start upload of {digest} to {repo.name}", self._who(repo)
+            )
         location = urljoin(start.url, start.headers["Location"])
         sep = "&" if urlsplit(location).query else "?"
         put_url = location + sep + urlencode({"digest": digest})
@@ -346,9 +393,13 @@ class RegistryClient:
             headers["Content-Length"] = str(body.size)
         done = self._call(repo, "PUT", "", scopes, url=put_url, headers=headers, body=body)
         if done.status not in (201, 204):
-            raise _registry_error(done, f"cannot upload blob {digest} to {repo.name}", self._who(repo))
+            raise _registry_error(
+                done, f"cannot upload blob {digest} to {repo.name}", self._who(repo)
+            )
 
-    def copy_blob(self, source: Reference, target: Reference, digest: str, size: int | None) -> None:
+    def copy_blob(
+        self, source: Reference, target: Reference, digest: str, size: int | None
+    ) -> None:
         """Stream a blob from one repository (any registry) into another, constant memory.
 
         The stream is re-opened for every attempt, so a retried PUT re-sends it whole."""
@@ -359,8 +410,13 @@ class RegistryClient:
         if not location:
             return
         try:
-            self._call(repo, "DELETE", "", [repository_scope(repo.path, "pull", "push")],
-                       url=urljoin(response.url, location))
+            self._call(
+                repo,
+                "DELETE",
+                "",
+                [repository_scope(repo.path, "pull", "push")],
+                url=urljoin(response.url, location),
+            )
         except (RegistryError, TransportError):
             pass  # best effort: distribution wants the delete action for this
 
@@ -415,28 +471,45 @@ def _registry_error(response: HttpResponse, what: str, user: str | None = None) 
     status = response.status
     errors = _parse_errors(response.body)
     codes = {e.code for e in errors}
-    said = "; ".join(
-        f"{e.message or e.code.lower()}" + (f" ({e.detail})" if isinstance(e.detail, str) else "")
-        for e in errors
-    ) or f"HTTP {status}"
-    scope_problem = any('insufficient_scope' in c for c in response.challenges)
-    if status == 401 and (scope_problem or user) and "UNAUTHORIZED" in codes | {"UNAUTHORIZED"} and user:
+    said = (
+        "; ".join(
+            f"{e.message or e.code.lower()}"
+            + (f" ({e.detail})" if isinstance(e.detail, str) else "")
+            for e in errors
+        )
+        or f"HTTP {status}"
+    )
+    scope_problem = any("insufficient_scope" in c for c in response.challenges)
+    if (
+        status == 401
+        and (scope_problem or user)
+        and "UNAUTHORIZED" in codes | {"UNAUTHORIZED"}
+        and user
+    ):
         return DeniedError(
             f"{what}: access denied for user {user} ({said})", status=status, errors=errors
         )
     if status == 401:
         hint = "log in or pass credentials" if not user else "check the username and password"
-        return UnauthorizedError(f"{what}: authentication required ({said}); {hint}", status=status, errors=errors)
+        return UnauthorizedError(
+            f"{what}: authentication required ({said}); {hint}", status=status, errors=errors
+        )
     if status == 403 or "DENIED" in codes:
         return DeniedError(f"{what}: access denied ({said})", status=status, errors=errors)
     if "MANIFEST_BLOB_UNKNOWN" in codes:
-        return ManifestBlobUnknownError(f"{what}: the registry lacks {said}", status=status, errors=errors)
+        return ManifestBlobUnknownError(
+            f"{what}: the registry lacks {said}", status=status, errors=errors
+        )
     if status == 404 or codes & {"MANIFEST_UNKNOWN", "BLOB_UNKNOWN", "NAME_UNKNOWN"}:
         return NotFoundError(f"{what}: not found ({said})", status=status, errors=errors)
     if status == 429 or "TOOMANYREQUESTS" in codes:
-        return TooManyRequestsError(f"{what}: rate limited by the registry ({said})", status=status, errors=errors)
+        return TooManyRequestsError(
+            f"{what}: rate limited by the registry ({said})", status=status, errors=errors
+        )
     if codes & {"MANIFEST_INVALID", "UNSUPPORTED"} or status == 415:
-        return ManifestInvalidError(f"{what}: the registry refused it ({said})", status=status, errors=errors)
+        return ManifestInvalidError(
+            f"{what}: the registry refused it ({said})", status=status, errors=errors
+        )
     return RegistryError(f"{what}: {said}", status=status, errors=errors)
 
 

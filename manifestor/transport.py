@@ -244,7 +244,9 @@ class Transport:
                     )
                 self._bases[host] = f"{scheme}://{host}"
                 return response
-            raise first_error or TransportError(f"cannot talk to registry {host} over HTTP or HTTPS")
+            raise first_error or TransportError(
+                f"cannot talk to registry {host} over HTTP or HTTPS"
+            )
 
     def _host_lock(self, host: str) -> threading.Lock:
         with self._lock:
@@ -323,8 +325,15 @@ class Transport:
             for attempt in retrying:
                 with attempt:
                     response = self._send_following_redirects(
-                        method, url, headers, authorization, body, stream, read_limit,
-                        truncate, timeout or self.timeout,
+                        method,
+                        url,
+                        headers,
+                        authorization,
+                        body,
+                        stream,
+                        read_limit,
+                        truncate,
+                        timeout or self.timeout,
                     )
                     if response.status in RETRY_STATUSES and retry:
                         response.close()
@@ -379,8 +388,7 @@ class Transport:
             target = urljoin(current, location)
             if urlsplit(current).scheme == "https" and urlsplit(target).scheme != "https":
                 raise RedirectRefusedError(
-                    f"refusing redirect from {redact_url(current)} to insecure "
-                    f"{redact_url(target)}"
+                    f"refusing redirect from {redact_url(current)} to insecure {redact_url(target)}"
                 )
             log.debug("following %d redirect to %s", response.status, redact_url(target))
             if response.status in (301, 302, 303) and method not in ("GET", "HEAD"):
@@ -429,11 +437,15 @@ class Transport:
             response.raw = raw
         else:
             try:
-                response.body = _read_capped(raw, read_limit, truncate, url) if method != "HEAD" else b""
+                response.body = (
+                    _read_capped(raw, read_limit, truncate, url) if method != "HEAD" else b""
+                )
             finally:
                 raw.close()
         log.debug(
-            "< %d %s%s", response.status, redact_url(url),
+            "< %d %s%s",
+            response.status,
+            redact_url(url),
             _trace_response_headers(response.headers),
         )
         return response
@@ -524,8 +536,14 @@ def _transport_error(exc: requests.exceptions.RequestException, url: str) -> Tra
 
 def _short_reason(exc: BaseException) -> str:
     text = str(exc)
-    for marker in ("certificate verify failed", "Connection refused", "Connection reset",
-                   "Name or service not known", "wrong version number", "record layer failure"):
+    for marker in (
+        "certificate verify failed",
+        "Connection refused",
+        "Connection reset",
+        "Name or service not known",
+        "wrong version number",
+        "record layer failure",
+    ):
         if marker.lower() in text.lower():
             return marker.lower()
     return text.splitlines()[0][:200] if text else type(exc).__name__
@@ -544,8 +562,15 @@ def _trace_headers(headers: Mapping[str, str] | None, authorization: str | None)
 
 
 def _trace_response_headers(headers: Mapping[str, str]) -> str:
-    keep = ("Content-Type", "Content-Length", "Docker-Content-Digest", "Location",
-            "WWW-Authenticate", "Retry-After", "RateLimit-Remaining")
+    keep = (
+        "Content-Type",
+        "Content-Length",
+        "Docker-Content-Digest",
+        "Location",
+        "WWW-Authenticate",
+        "Retry-After",
+        "RateLimit-Remaining",
+    )
     lines = []
     for name in keep:
         value = headers.get(name)

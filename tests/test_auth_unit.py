@@ -78,7 +78,11 @@ def test_malformed_scope_is_an_auth_error():
 
 def test_merge_scopes_unites_actions_per_repository():
     merged = merge_scopes(
-        [repository_scope("a", "pull"), repository_scope("a", "push"), repository_scope("b", "pull")]
+        [
+            repository_scope("a", "pull"),
+            repository_scope("a", "push"),
+            repository_scope("b", "pull"),
+        ]
     )
     assert merged == {repository_scope("a", "pull", "push"), repository_scope("b", "pull")}
 

@@ -1,0 +1,173 @@
+"""Sources -> the entries of a list, and entries -> the list's exact bytes.
+
+A source is an image manifest (its platform read from the image config) or itself a
+list (its image children taken with their descriptor platforms; attestations dropped
+unless kept). Sources are resolved concurrently, a few per registry host. List bytes are
+written the way `docker manifest push` writes them (3-space indent, no trailing newline),
+so the same entries give the same digest."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from manifestor.errors import ManifestFormatError, UsageError
+from manifestor.oci import (
+    DOCKER_LIST,
+    DOCKER_MANIFEST,
+    OCI_INDEX,
+    Descriptor,
+    Manifest,
+    parse_manifest,
+)
+from manifestor.platform import Platform, is_attestation_platform, platforms_match
+from manifestor.pool import map_bounded
+from manifestor.reference import Reference
+from manifestor.registry import RegistryClient
+
+ListFormat = Literal["docker", "oci", "auto"]
+ATTESTATION_TYPE_KEY = "vnd.docker.reference.type"
+
+
+@dataclass(frozen=True)
+class ListEntry:
+    """One child of a list: where it came from, its exact bytes, its platform."""
+
+    source: Reference
+    manifest: Manifest
+    platform: Platform | None
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def descriptor(self) -> Descriptor:
+        return Descriptor(
+            self.manifest.media_type,
+            self.manifest.digest,
+            self.manifest.size,
+            self.platform,
+            dict(self.annotations) or None,
+        )
+
+    @property
+    def is_attestation(self) -> bool:
+        return self.annotations.get(ATTESTATION_TYPE_KEY) == "attestation-manifest" or (
+            self.platform is not None and is_attestation_platform(self.platform)
+        )
+
+
+@dataclass(frozen=True)
+class SourceFilter:
+    """Which children of a source list to take."""
+
+    platforms: tuple[Platform, ...] = ()
+    keep_attestations: bool = False
+
+    def wants(self, platform: Platform | None, is_attestation: bool) -> bool:
+        if is_attestation:
+            return self.keep_attestations
+        if not self.platforms:
+            return True
+        return platform is not None and any(platforms_match(platform, p) for p in self.platforms)
+
+
+def platform_from_config(config: bytes, what: str) -> Platform:
+    """The platform an image says it is built for (`os`, `architecture`, ...)."""
+    try:
+        body = json.loads(config)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ManifestFormatError(f"{what}: image config is not JSON") from None
+    if not isinstance(body, dict):
+        raise ManifestFormatError(f"{what}: image config is not a JSON object")
+    return Platform.from_json(body)
+
+
+def resolve_sources(
+    client: RegistryClient, sources: Sequence[Reference], selection: SourceFilter | None = None
+) -> list[list[ListEntry]]:
+    """Resolve each source to its entries (one, or several for a source list), in order."""
+    selection = selection or SourceFilter()
+    return map_bounded(lambda ref: resolve_source(client, ref, selection), sources, _host)
+
+
+def resolve_source(
+    client: RegistryClient, ref: Reference, selection: SourceFilter | None = None
+) -> list[ListEntry]:
+    selection = selection or SourceFilter()
+    manifest = client.get_manifest(ref)
+    if not manifest.is_list:
+        config = client.get_blob(ref, manifest.config.digest)
+        return [ListEntry(ref, manifest, platform_from_config(config, str(ref)))]
+    wanted = []
+    for child in manifest.children:
+        probe = ListEntry(ref, manifest, child.platform, child.annotations or {})
+        if selection.wants(child.platform, probe.is_attestation):
+            wanted.append(child)
+    if not wanted:
+        raise UsageError(f"source list {ref} has no image for the requested platforms")
+    children = map_bounded(
+        lambda d: client.get_manifest(_by_digest(ref, d.digest)), wanted, lambda d: _host(ref)
+    )
+    entries = []
+    for descriptor, child in zip(wanted, children, strict=True):
+        if child.is_list:
+            raise ManifestFormatError(
+                f"source {ref} nests a list ({descriptor.digest}); not supported"
+            )
+        entries.append(
+            ListEntry(
+                ref.with_digest(descriptor.digest),
+                child,
+                descriptor.platform,
+                dict(descriptor.annotations or {}),
+            )
+        )
+    return entries
+
+
+def choose_media_type(
+    entries: Sequence[ListEntry],
+    list_format: ListFormat,
+    annotations: Mapping[str, str] | None = None,
+) -> str:
+    """Docker list when every child is a Docker manifest and nothing needs annotations
+    (what docker makes); otherwise an OCI index. `docker`/`oci` force the choice."""
+    has_annotations = bool(annotations) or any(e.annotations for e in entries)
+    if list_format == "oci":
+        return OCI_INDEX
+    if list_format == "docker":
+        if has_annotations:
+            raise UsageError("a Docker manifest list cannot carry annotations; use --format oci")
+        return DOCKER_LIST
+    all_docker = all(e.manifest.media_type == DOCKER_MANIFEST for e in entries)
+    return DOCKER_LIST if all_docker and not has_annotations else OCI_INDEX
+
+
+def build_list(
+    entries: Sequence[ListEntry], media_type: str, annotations: Mapping[str, str] | None = None
+) -> Manifest:
+    """The list document, serialised like docker's `json.MarshalIndent(list, "", "   ")`."""
+    body: dict[str, Any] = {
+        "schemaVersion": 2,
+        "mediaType": media_type,
+        "manifests": [e.descriptor.to_json() for e in entries],
+    }
+    if annotations:
+        body["annotations"] = dict(annotations)
+    return parse_manifest(go_json(body, indent="   "), media_type, "list")
+
+
+def go_json(value: Any, indent: str | None = None) -> bytes:
+    """JSON as Go's encoding/json writes it: UTF-8, and <, >, & escaped."""
+    text = json.dumps(value, ensure_ascii=False, indent=indent)
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return text.encode()
+
+
+def _by_digest(ref: Reference, digest: str) -> Reference:
+    return Reference(ref.domain, ref.path, None, digest)
+
+
+def _host(ref: Reference) -> str:
+    return ref.registry
