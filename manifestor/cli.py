@@ -9,12 +9,30 @@ import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 
 from manifestor import __version__
-from manifestor.errors import ManifestorError
+from manifestor.assemble import ListEntry, SourceFilter, platform_from_config
+from manifestor.credentials import Keychain
+from manifestor.errors import ManifestorError, NotFoundError, UsageError
+from manifestor.lists import (
+    Annotation,
+    annotate_entry,
+    create_list,
+    find_entry,
+    from_stored,
+    load_entries,
+    push_stored_list,
+    remove_lists,
+)
+from manifestor.platform import parse_platform
+from manifestor.publish import list_document
+from manifestor.reference import Reference, parse_reference
+from manifestor.registry import RegistryClient
+from manifestor.render import list_view, manifest_view, verbose_view
+from manifestor.store import ManifestStore
 
 app = typer.Typer(
     name="manifestor",
@@ -22,13 +40,36 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
+
+InsecureOption = Annotated[
+    bool,
+    typer.Option("--insecure", help="Skip TLS verification and allow plain HTTP for the registry."),
+]
+FormatOption = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        help="List media type: docker, oci or auto (Docker list unless "
+        "a child is OCI or annotations are set).",
+    ),
+]
 
 
 @dataclass
 class GlobalOptions:
     config_dir: Path | None = None
+    certs_dir: Path | None = None
     debug: bool = False
+
+    def store(self) -> ManifestStore:
+        return ManifestStore(self.config_dir)
+
+    def client(self, insecure: bool) -> RegistryClient:
+        return RegistryClient(
+            keychain=Keychain(self.config_dir), insecure=insecure, certs_dir=self.certs_dir
+        )
 
 
 def _version(value: bool) -> None:
@@ -46,6 +87,12 @@ def main_options(
             "--config", help="Docker config directory (default: $DOCKER_CONFIG or ~/.docker)."
         ),
     ] = None,
+    certs_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--certs-dir", help="Root of per-registry TLS files (default: /etc/docker/certs.d)."
+        ),
+    ] = None,
     debug: Annotated[
         bool, typer.Option("--debug", help="Trace HTTP requests on stderr (secrets redacted).")
     ] = False,
@@ -56,7 +103,7 @@ def main_options(
         ),
     ] = None,
 ) -> None:
-    ctx.obj = GlobalOptions(config_dir=config, debug=debug)
+    ctx.obj = GlobalOptions(config_dir=config, certs_dir=certs_dir, debug=debug)
     if debug:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
@@ -65,10 +112,273 @@ def main_options(
         root.setLevel(logging.DEBUG)
 
 
-def fail(error: ManifestorError) -> NoReturn:
-    message = " ".join(str(error).split()) or type(error).__name__
-    typer.echo(f"manifestor: error: {message}", err=True)
-    raise typer.Exit(error.exit_code)
+def _options(ctx: typer.Context) -> GlobalOptions:
+    return ctx.obj if isinstance(ctx.obj, GlobalOptions) else GlobalOptions()
+
+
+def _say(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _list_format(value: str) -> str:
+    if value not in ("docker", "oci", "auto"):
+        raise UsageError(f"--format must be docker, oci or auto, not {value!r}")
+    return value
+
+
+def _platforms(values: list[str]) -> tuple:
+    return tuple(parse_platform(p) for v in values for p in v.split(",") if p.strip())
+
+
+@app.command()
+def create(
+    ctx: typer.Context,
+    manifest_list: Annotated[
+        str, typer.Argument(metavar="LIST", help="Name of the list to create.")
+    ],
+    sources: Annotated[
+        list[str], typer.Argument(metavar="SOURCE...", help="Per-arch images (or lists).")
+    ],
+    amend: Annotated[
+        bool,
+        typer.Option(
+            "--amend", "-a", help="Amend an existing list; sources given again are re-fetched."
+        ),
+    ] = False,
+    insecure: InsecureOption = False,
+    platform: Annotated[
+        list[str],
+        typer.Option(
+            "--platform",
+            help="Take only these platforms from source lists "
+            "(os/arch[/variant], repeatable or comma-separated).",
+        ),
+    ] = [],  # noqa: B006
+    keep_attestations: Annotated[
+        bool,
+        typer.Option(
+            "--keep-attestations",
+            help="Keep attestation manifests of source lists (dropped by default).",
+        ),
+    ] = False,
+) -> None:
+    """Create a local manifest list from per-arch images (like `docker manifest create`)."""
+    opts = _options(ctx)
+    list_ref = parse_reference(manifest_list)
+    refs = [parse_reference(s) for s in sources]
+    selection = SourceFilter(_platforms(platform), keep_attestations)
+    with opts.client(insecure) as client:
+        create_list(
+            client, opts.store(), list_ref, refs, amend=amend, selection=selection, notify=_say
+        )
+    typer.echo(f"Created manifest list {list_ref}")
+
+
+@app.command()
+def annotate(
+    ctx: typer.Context,
+    manifest_list: Annotated[str, typer.Argument(metavar="LIST")],
+    image: Annotated[
+        str, typer.Argument(metavar="IMAGE", help="The entry to edit, as given to create.")
+    ],
+    os: Annotated[str, typer.Option("--os", help="Set the operating system.")] = "",
+    arch: Annotated[
+        str,
+        typer.Option(
+            "--arch", help="Set the architecture (x86_64, aarch64, armv7l ... are normalised)."
+        ),
+    ] = "",
+    variant: Annotated[str, typer.Option("--variant", help="Set the architecture variant.")] = "",
+    os_version: Annotated[
+        str, typer.Option("--os-version", help="Set the operating system version.")
+    ] = "",
+    os_features: Annotated[
+        list[str],
+        typer.Option(
+            "--os-features", help="Add operating system features (comma-separated, repeatable)."
+        ),
+    ] = [],  # noqa: B006
+    annotation: Annotated[
+        list[str],
+        typer.Option(
+            "--annotation", help="Set an OCI annotation on the entry, KEY=VALUE (repeatable)."
+        ),
+    ] = [],  # noqa: B006
+    unset: Annotated[
+        list[str],
+        typer.Option(
+            "--unset",
+            help="Clear a field: variant, os.version, os.features or annotations (repeatable).",
+        ),
+    ] = [],  # noqa: B006
+) -> None:
+    """Edit the platform or annotations of one entry of a local list. Empty values are ignored."""
+    opts = _options(ctx)
+    change = Annotation(
+        os=os.strip(),
+        arch=arch.strip(),
+        variant=variant.strip(),
+        os_version=os_version.strip(),
+        os_features=tuple(f.strip() for v in os_features for f in v.split(",") if f.strip()),
+        annotations=_key_values(annotation),
+        unset=frozenset(u.strip() for u in unset if u.strip()),
+    )
+    annotate_entry(opts.store(), parse_reference(manifest_list), parse_reference(image), change)
+
+
+def _key_values(values: list[str]) -> dict[str, str]:
+    out = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--annotation wants KEY=VALUE, got {item!r}")
+        out[key.strip()] = value
+    return out
+
+
+@app.command()
+def inspect(
+    ctx: typer.Context,
+    names: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="[LIST] REF",
+            help="A local list or a remote image/list; with two names, one entry of a local list.",
+        ),
+    ],
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Show docker's verbose form: Ref, Descriptor, Raw and the manifest.",
+        ),
+    ] = False,
+    raw: Annotated[bool, typer.Option("--raw", help="Print the registry's exact bytes.")] = False,
+    digest: Annotated[bool, typer.Option("--digest", help="Print only the digest.")] = False,
+    insecure: InsecureOption = False,
+    list_format: FormatOption = "auto",
+) -> None:
+    """Show a local list, or a manifest or list in a registry (docker's JSON shape)."""
+    opts = _options(ctx)
+    if len(names) > 2:
+        raise UsageError("inspect takes at most two names: [LIST] REF")
+    store = opts.store()
+    if len(names) == 2:
+        list_ref, image = parse_reference(names[0]), parse_reference(names[1])
+        entry = from_stored(str(list_ref), find_entry(store.get(list_ref), image))
+        _out(verbose_view([entry], as_list=False))
+        return
+    ref = parse_reference(names[0])
+    if store.exists(ref):
+        entries = load_entries(store, ref)
+        document = list_document(entries, _list_format(list_format))  # type: ignore[arg-type]
+        if digest:
+            _out(document.digest + "\n")
+        elif raw:
+            sys.stdout.buffer.write(document.raw)
+        elif verbose:
+            _out(verbose_view(entries, as_list=True))
+        else:
+            _out(list_view(document))
+        return
+    with opts.client(insecure) as client:
+        _inspect_remote(client, ref, verbose=verbose, raw=raw, digest=digest)
+
+
+def _inspect_remote(
+    client: RegistryClient, ref: Reference, *, verbose: bool, raw: bool, digest: bool
+) -> None:
+    if digest:
+        info = client.head_manifest(ref)
+        if info is None:
+            raise NotFoundError(f"no such manifest: {ref}", status=404)
+        _out(info.digest + "\n")
+        return
+    manifest = client.get_manifest(ref)
+    if raw:
+        sys.stdout.buffer.write(manifest.raw)
+    elif not verbose:
+        _out(list_view(manifest) if manifest.is_list else manifest_view(manifest))
+    elif manifest.is_list:
+        children = []
+        for child in manifest.children:
+            child_ref = ref.with_digest(child.digest)
+            children.append(
+                ListEntry(
+                    child_ref,
+                    client.get_manifest(child_ref),
+                    child.platform,
+                    dict(child.annotations or {}),
+                )
+            )
+        _out(verbose_view(children, as_list=True))
+    else:
+        config = client.get_blob(ref, manifest.config.digest)
+        entry = ListEntry(ref, manifest, platform_from_config(config, str(ref)))
+        _out(verbose_view([entry], as_list=False))
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+@app.command()
+def push(
+    ctx: typer.Context,
+    manifest_list: Annotated[str, typer.Argument(metavar="LIST", help="The local list to push.")],
+    purge: Annotated[
+        bool,
+        typer.Option("--purge", "-p", help="Remove the local list after a fully successful push."),
+    ] = False,
+    insecure: InsecureOption = False,
+    list_format: FormatOption = "auto",
+) -> None:
+    """Push a local list to its registry; prints the list digest last."""
+    opts = _options(ctx)
+    list_ref = parse_reference(manifest_list)
+    with opts.client(insecure) as client:
+        result = push_stored_list(
+            client,
+            opts.store(),
+            list_ref,
+            purge=purge,
+            list_format=_list_format(list_format),
+            notify=typer.echo,  # type: ignore[arg-type]
+        )
+    typer.echo(result.digest)
+
+
+@app.command("rm")
+def remove(
+    ctx: typer.Context,
+    manifest_lists: Annotated[
+        list[str], typer.Argument(metavar="LIST...", help="Local lists to delete.")
+    ],
+) -> None:
+    """Delete local lists (even corrupt ones). The registry is not touched."""
+    opts = _options(ctx)
+    refs = [parse_reference(name) for name in manifest_lists]
+    failures = remove_lists(opts.store(), refs)
+    for message in failures:
+        _say(f"manifestor: error: {message}")
+    if failures:
+        raise typer.Exit(1)
+
+
+@app.command("ls")
+def list_lists(ctx: typer.Context) -> None:
+    """List the local lists."""
+    summaries = _options(ctx).store().summaries()
+    if not summaries:
+        _say("no local manifest lists")
+        return
+    width = max(len(s.name) for s in summaries)
+    typer.echo(f"{'NAME':<{width}}  ENTRIES  STATUS")
+    for summary in summaries:
+        status = f"corrupt: {summary.corrupt}" if summary.corrupt else "ok"
+        typer.echo(f"{summary.name:<{width}}  {summary.entries:<7}  {status}")
 
 
 def main() -> None:

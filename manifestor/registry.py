@@ -479,13 +479,10 @@ def _registry_error(response: HttpResponse, what: str, user: str | None = None) 
         )
         or f"HTTP {status}"
     )
+    # A 401 naming insufficient_scope means the credentials were accepted but lack the
+    # permission; any other 401 to a user means the credentials themselves were refused.
     scope_problem = any("insufficient_scope" in c for c in response.challenges)
-    if (
-        status == 401
-        and (scope_problem or user)
-        and "UNAUTHORIZED" in codes | {"UNAUTHORIZED"}
-        and user
-    ):
+    if status == 401 and scope_problem and user:
         return DeniedError(
             f"{what}: access denied for user {user} ({said})", status=status, errors=errors
         )

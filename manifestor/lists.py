@@ -1,0 +1,238 @@
+"""The `docker manifest` workflow as library calls: create, annotate, push, remove and
+list local lists kept in docker's store. Each call is all-or-nothing: a failed create
+stores nothing, a failed annotate changes nothing, a failed push keeps the list."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from manifestor.assemble import ListEntry, ListFormat, SourceFilter, resolve_sources
+from manifestor.errors import (
+    CorruptListError,
+    EntryNotFoundError,
+    ListExistsError,
+    ManifestorError,
+    UsageError,
+)
+from manifestor.oci import parse_manifest
+from manifestor.platform import (
+    Platform,
+    normalize_arch,
+    normalize_os,
+    validate_platform,
+)
+from manifestor.publish import PushResult, push_list
+from manifestor.reference import Reference, parse_reference
+from manifestor.registry import RegistryClient
+from manifestor.store import ManifestStore, StoredEntry, StoredList
+
+Notify = Callable[[str], None]
+
+
+def to_stored(entry: ListEntry) -> StoredEntry:
+    return StoredEntry(ref=str(entry.source), descriptor=entry.descriptor, raw=entry.manifest.raw)
+
+
+def from_stored(list_name: str, stored: StoredEntry) -> ListEntry:
+    if stored.raw is None:
+        raise CorruptListError(
+            f"entry {stored.ref} of {list_name} was written by an old docker without its "
+            "manifest bytes; run `manifestor create --amend` with that image to refresh it"
+        )
+    manifest = parse_manifest(stored.raw, stored.descriptor.media_type, f"entry {stored.ref}")
+    if manifest.digest != stored.descriptor.digest:
+        raise CorruptListError(
+            f"entry {stored.ref} of {list_name}: stored bytes hash to {manifest.digest}, "
+            f"not {stored.descriptor.digest}"
+        )
+    return ListEntry(
+        source=parse_reference(stored.ref),
+        manifest=manifest,
+        platform=stored.descriptor.platform,
+        annotations=dict(stored.descriptor.annotations or {}),
+    )
+
+
+def load_entries(store: ManifestStore, list_ref: Reference) -> list[ListEntry]:
+    stored = store.get(list_ref)
+    return [from_stored(str(list_ref), e) for e in stored.entries]
+
+
+def create_list(
+    client: RegistryClient,
+    store: ManifestStore,
+    list_ref: Reference,
+    sources: Sequence[Reference],
+    *,
+    amend: bool = False,
+    selection: SourceFilter | None = None,
+    notify: Notify | None = None,
+) -> list[ListEntry]:
+    """Resolve every source, then save the list in one atomic write.
+
+    With `amend`, entries already in the list are kept and a source given again is
+    fetched anew (its entry is replaced in place when its digest changed)."""
+    with store.locked(list_ref):
+        existing: list[ListEntry] = []
+        if store.exists(list_ref):
+            if not amend:
+                raise ListExistsError(
+                    f"refusing to amend an existing manifest list {list_ref} with no --amend flag"
+                )
+            existing = load_entries(store, list_ref)
+        resolved = resolve_sources(client, sources, selection)
+        entries = merge_entries(existing, list(zip(sources, resolved, strict=True)), notify)
+        store.save(list_ref, [to_stored(e) for e in entries], replace=amend)
+        return entries
+
+
+def merge_entries(
+    existing: Sequence[ListEntry],
+    fresh: Sequence[tuple[Reference, Sequence[ListEntry]]],
+    notify: Notify | None = None,
+) -> list[ListEntry]:
+    """Existing entries keep their place; a source given again replaces its own entries
+    (an unchanged digest keeps the old entry, with its annotations); new ones append."""
+    merged = list(existing)
+    for source, entries in fresh:
+        key = str(source)
+        positions = [i for i, e in enumerate(merged) if _belongs_to(e, key)]
+        old = {merged[i].manifest.digest: merged[i] for i in positions}
+        kept = [old.get(e.manifest.digest, e) for e in entries]
+        if notify and positions and set(old) != {e.manifest.digest for e in entries}:
+            notify(f"refreshed {key}: the registry now has a different image")
+        insert_at = positions[0] if positions else len(merged)
+        merged = [e for i, e in enumerate(merged) if i not in set(positions)]
+        merged[insert_at:insert_at] = kept
+    seen: set[str] = set()
+    unique = []
+    for entry in merged:
+        if str(entry.source) not in seen:
+            seen.add(str(entry.source))
+            unique.append(entry)
+    return unique
+
+
+def _belongs_to(entry: ListEntry, source: str) -> bool:
+    # A list source's children are stored as `source@child-digest`.
+    name = str(entry.source)
+    return name == source or name.startswith(source + "@")
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """What `annotate` changes. Empty strings are no-ops (scripts pass empty variables);
+    `unset` names fields to clear: variant, os.version, os.features, annotations."""
+
+    os: str = ""
+    arch: str = ""
+    variant: str = ""
+    os_version: str = ""
+    os_features: tuple[str, ...] = ()
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    unset: frozenset[str] = frozenset()
+
+    UNSETTABLE = frozenset({"variant", "os.version", "os.features", "annotations"})
+
+
+def annotate_entry(
+    store: ManifestStore, list_ref: Reference, image_ref: Reference, change: Annotation
+) -> ListEntry:
+    """Edit one entry's platform and annotations in the local list."""
+    bad = change.unset - Annotation.UNSETTABLE
+    if bad:
+        raise UsageError(
+            f"cannot clear {', '.join(sorted(bad))}; clearable: "
+            f"{', '.join(sorted(Annotation.UNSETTABLE))}"
+        )
+    with store.locked(list_ref):
+        stored = store.get(list_ref)
+        target = find_entry(stored, image_ref)
+        entry = from_stored(str(list_ref), target)
+        updated = replace(
+            entry,
+            platform=_apply_platform(entry.platform, change),
+            annotations=_apply_annotations(entry.annotations, change),
+        )
+        store.update_entry(list_ref, replace(to_stored(updated), order=target.order))
+        return updated
+
+
+def find_entry(stored: StoredList, image_ref: Reference) -> StoredEntry:
+    """The entry for an image: by its exact reference, else by the source it came from
+    when that matches exactly one entry (children of a list source)."""
+    wanted = str(image_ref)
+    exact = [e for e in stored.entries if e.ref == wanted]
+    if exact:
+        return exact[0]
+    loose = [e for e in stored.entries if e.ref.startswith(wanted + "@")]
+    if len(loose) == 1:
+        return loose[0]
+    if loose:
+        names = ", ".join(e.ref for e in loose)
+        raise UsageError(f"{wanted} matches several entries of {stored.name}: {names}")
+    raise EntryNotFoundError(f"manifest for image {wanted} does not exist in {stored.name}")
+
+
+def _apply_platform(current: Platform | None, change: Annotation) -> Platform:
+    platform = current or Platform(os="", architecture="")
+    os_name = normalize_os(change.os) if change.os else platform.os
+    arch, variant = platform.architecture, platform.variant
+    if change.arch:
+        arch, implied = normalize_arch(change.arch, change.variant or None)
+        if implied and not change.variant:
+            variant = implied
+    if change.variant:
+        variant = normalize_arch(arch, change.variant)[1] if arch else change.variant
+    os_version = change.os_version or platform.os_version
+    features = list(platform.os_features)
+    for feature in change.os_features:
+        if feature and feature not in features:
+            features.append(feature)
+    if "variant" in change.unset:
+        variant = None
+    if "os.version" in change.unset:
+        os_version = None
+    if "os.features" in change.unset:
+        features = []
+    result = Platform(os_name, arch, variant, os_version, tuple(features))
+    if change.os or change.arch:
+        validate_platform(result)
+    return result
+
+
+def _apply_annotations(current: Mapping[str, str], change: Annotation) -> dict[str, str]:
+    annotations = {} if "annotations" in change.unset else dict(current)
+    annotations.update(change.annotations)
+    return annotations
+
+
+def push_stored_list(
+    client: RegistryClient,
+    store: ManifestStore,
+    list_ref: Reference,
+    *,
+    purge: bool = False,
+    list_format: ListFormat = "auto",
+    notify: Notify | None = None,
+) -> PushResult:
+    """Push a local list (§4); with `purge`, remove it only after full success."""
+    entries = load_entries(store, list_ref)
+    if not entries:
+        raise UsageError(f"{list_ref} has no entries; add images with `manifestor create --amend`")
+    result = push_list(client, list_ref, entries, list_format=list_format, notify=notify)
+    if purge:
+        store.remove(list_ref)
+    return result
+
+
+def remove_lists(store: ManifestStore, list_refs: Iterable[Reference]) -> list[str]:
+    """Remove each list, going on past failures; returns one message per failure."""
+    failures = []
+    for ref in list_refs:
+        try:
+            store.remove(ref)
+        except ManifestorError as exc:
+            failures.append(str(exc))
+    return failures

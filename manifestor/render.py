@@ -1,0 +1,75 @@
+"""How manifests and lists are shown: the JSON shapes `docker manifest inspect` prints,
+so scripts that pipe it into jq keep working, with annotations kept. Pure."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from manifestor.assemble import ListEntry, go_json
+from manifestor.oci import DOCKER_MANIFEST, OCI_MANIFEST, Descriptor, Manifest
+
+
+def list_view(manifest: Manifest) -> str:
+    """A list the way docker prints one: 3-space indent, descriptor keys in docker's order
+    (mediaType, size, digest, platform), annotations kept rather than dropped."""
+    body: dict[str, Any] = {
+        "schemaVersion": manifest.body.get("schemaVersion", 2),
+        "mediaType": manifest.media_type,
+    }
+    if manifest.body.get("artifactType"):
+        body["artifactType"] = manifest.body["artifactType"]
+    body["manifests"] = [d.to_json() for d in manifest.children]
+    if manifest.body.get("subject"):
+        body["subject"] = manifest.body["subject"]
+    if manifest.annotations:
+        body["annotations"] = dict(manifest.annotations)
+    return go_json(body, indent="   ").decode() + "\n"
+
+
+def manifest_view(manifest: Manifest) -> str:
+    """An image manifest the way docker prints one: its own keys, tab-indented."""
+    return json.dumps(_ordered(manifest.raw), indent="\t", ensure_ascii=False) + "\n"
+
+
+def entry_object(ref: str, descriptor: Descriptor, manifest: Manifest) -> dict[str, Any]:
+    """docker's `ImageManifest` object: Ref, Descriptor, Raw and the parsed manifest."""
+    out: dict[str, Any] = {
+        "Ref": ref,
+        "Descriptor": _docker_descriptor(descriptor),
+        "Raw": base64.b64encode(manifest.raw).decode(),
+    }
+    if manifest.media_type == DOCKER_MANIFEST:
+        out["SchemaV2Manifest"] = _ordered(manifest.raw)
+    elif manifest.media_type == OCI_MANIFEST:
+        out["OCIManifest"] = _ordered(manifest.raw)
+    return out
+
+
+def verbose_view(entries: Sequence[ListEntry], as_list: bool) -> str:
+    """`inspect --verbose`: one object for an image, an array for a list."""
+    objects = [entry_object(str(e.source), e.descriptor, e.manifest) for e in entries]
+    value: Any = objects if as_list else objects[0]
+    return json.dumps(value, indent="\t", ensure_ascii=False) + "\n"
+
+
+def _docker_descriptor(descriptor: Descriptor) -> dict[str, Any]:
+    # Go's ocispec.Descriptor field order: mediaType, digest, size, urls, annotations, platform
+    out: dict[str, Any] = {
+        "mediaType": descriptor.media_type,
+        "digest": descriptor.digest,
+        "size": descriptor.size,
+    }
+    if descriptor.urls:
+        out["urls"] = list(descriptor.urls)
+    if descriptor.annotations:
+        out["annotations"] = dict(descriptor.annotations)
+    if descriptor.platform is not None:
+        out["platform"] = descriptor.platform.to_json()
+    return out
+
+
+def _ordered(raw: bytes) -> Any:
+    return json.loads(raw)

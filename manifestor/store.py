@@ -1,0 +1,632 @@
+"""The local list store, in docker's own layout (`<config dir>/manifests/<list>/<entry>`), so
+a list moves freely between `docker manifest` and manifestor. Unlike docker's store it keeps
+the user's entry order, replaces a whole list atomically and lets writers take a lock."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import stat
+import tempfile
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from manifestor.credentials import docker_config_dir
+from manifestor.errors import (
+    CorruptListError,
+    EntryNotFoundError,
+    ListExistsError,
+    ListNotFoundError,
+    ManifestorError,
+    StoreError,
+)
+from manifestor.oci import DOCKER_MANIFEST, OCI_MANIFEST, Descriptor, parse_manifest, sha256_digest
+from manifestor.platform import Platform
+from manifestor.reference import Reference, parse_reference
+
+MANIFESTS_DIR = "manifests"
+# Dot-dirs directly under the root: docker reads every file inside a list directory as an
+# entry, but never looks at these.
+TMP_DIR = ".manifestor-tmp"
+LOCK_DIR = ".manifestor-locks"
+# Extra entry keys; Go's json ignores unknown fields, so docker reads our files unchanged.
+LIST_KEY = "manifestorList"
+ORDER_KEY = "manifestorOrder"
+# docker's embedded copy of the manifest, by media type (types.ImageManifest field names).
+PAYLOAD_KEYS = {DOCKER_MANIFEST: "SchemaV2Manifest", OCI_MANIFEST: "OCIManifest"}
+
+# Most filesystems limit one name to 255 bytes; docker would fail with ENAMETOOLONG.
+_MAX_NAME_BYTES = 255
+_DIR_MODE = 0o755
+_FILE_MODE = 0o644
+
+# A JSON string, or a run of whitespace outside strings (Go's json.Compact drops those).
+_STRING_OR_SPACE = re.compile(r'("(?:[^"\\]|\\.)*")|[ \t\n\r]+')
+_SPACE = re.compile(r"[ \t\n\r]*")
+# Go's encoder escapes these for safe embedding in HTML; they occur only inside strings.
+_GO_ESCAPES = {
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+}
+_GO_ESCAPE = re.compile("[<>&\u2028\u2029]")
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """One image of a local list.
+
+    `raw` is None only for entries docker wrote without exact bytes (the pre-2023 formats);
+    re-fetch those by `descriptor.digest`, whose `size` is then 0 if the file did not say."""
+
+    ref: str
+    descriptor: Descriptor
+    raw: bytes | None
+    order: int | None = None
+
+
+@dataclass(frozen=True)
+class StoredList:
+    """A local list. `made_by_docker`: no entry carries manifestor's keys, so the order is
+    docker's (sorted file names)."""
+
+    name: str
+    entries: tuple[StoredEntry, ...]
+    made_by_docker: bool
+
+
+@dataclass(frozen=True)
+class ListSummary:
+    """One line of `ls`: the list's name (or docker's encoded directory name when docker made
+    it, since that encoding cannot be decoded), its entry count, and why it is unreadable."""
+
+    name: str
+    entries: int
+    corrupt: str | None
+
+
+@dataclass(frozen=True)
+class _EntryFile:
+    filename: str
+    entry: StoredEntry
+    list_name: str | None
+
+
+class _Unreadable(Exception):
+    """Why one entry file cannot be read; becomes part of a CorruptListError."""
+
+
+def docker_store_name(reference: str) -> str:
+    """docker's file name for a normalised reference: `:` → `-`, `/` → `_` (lossy)."""
+    name = reference.replace(":", "-").replace("/", "_")
+    if not name or name.startswith(".") or "\\" in name or "\0" in name or os.sep in name:
+        raise StoreError(f"{reference!r} cannot be stored: its file name {name!r} is unsafe")
+    if len(name.encode()) > _MAX_NAME_BYTES:
+        raise StoreError(
+            f"{reference} is too long for docker's store: its file name is "
+            f"{len(name.encode())} bytes, the limit is {_MAX_NAME_BYTES}"
+        )
+    return name
+
+
+class ManifestStore:
+    """Local lists under `<config dir>/manifests`, readable and writable by docker too.
+
+    Writes are atomic but not serialised: wrap a read-modify-write in `locked(list_ref)`."""
+
+    def __init__(self, config_dir: str | os.PathLike[str] | None = None) -> None:
+        base = Path(config_dir) if config_dir is not None else docker_config_dir()
+        self.root = base / MANIFESTS_DIR
+
+    def exists(self, list_ref: Reference) -> bool:
+        """True if the list's directory exists, even empty (docker's rule). Raises StoreError
+        if that directory holds another list whose name encodes the same."""
+        list_dir = self._list_dir(list_ref)
+        if not os.path.lexists(list_dir):
+            return False
+        if list_dir.is_dir():
+            files, _ = self._scan(list_dir)
+            _check_owner(list_ref, files)
+        return True
+
+    def get(self, list_ref: Reference) -> StoredList:
+        list_dir = self._list_dir(list_ref)
+        if not os.path.lexists(list_dir):
+            raise ListNotFoundError(f"No such manifest list: {list_ref}")
+        if not list_dir.is_dir():
+            raise CorruptListError(
+                f"manifest list {list_ref} is corrupt: {list_dir} is not a directory"
+            )
+        files, problems = self._scan(list_dir)
+        if problems:
+            filename, reason = problems[0]
+            raise CorruptListError(
+                f"manifest list {list_ref} is corrupt: {list_dir / filename}: {reason}"
+            )
+        _check_owner(list_ref, files)
+        files.sort(key=_entry_sort_key)
+        names = [f.list_name for f in files if f.list_name is not None]
+        return StoredList(
+            name=names[0] if names else str(list_ref),
+            entries=tuple(f.entry for f in files),
+            made_by_docker=bool(files) and not names,
+        )
+
+    def get_entry(self, list_ref: Reference, image_ref: Reference) -> StoredEntry:
+        list_dir = self._list_dir(list_ref)
+        if not list_dir.is_dir():
+            raise ListNotFoundError(f"No such manifest list: {list_ref}")
+        path = list_dir / docker_store_name(str(image_ref))
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise EntryNotFoundError(
+                f"manifest for image {image_ref} does not exist in {list_ref}"
+            ) from None
+        except OSError as exc:
+            raise StoreError(f"cannot read {path}: {exc.strerror}") from None
+        try:
+            found = _read_entry(path.name, data)
+        except _Unreadable as exc:
+            raise CorruptListError(f"manifest list {list_ref} is corrupt: {path}: {exc}") from None
+        _check_owner(list_ref, [found])
+        if found.entry.ref != str(image_ref):
+            raise StoreError(_collision(str(image_ref), found.entry.ref, path.name))
+        return found.entry
+
+    def save(self, list_ref: Reference, entries: Sequence[StoredEntry], *, replace: bool) -> None:
+        """Write the whole list in the given order (each entry's own `order` is ignored);
+        if any step fails the previous list, if any, is left as it was."""
+        list_name = str(list_ref)
+        files = _serialise_entries(list_name, entries)
+        list_dir = self._list_dir(list_ref)
+        if os.path.lexists(list_dir):
+            if list_dir.is_dir():
+                _check_owner(list_ref, self._scan(list_dir)[0])
+            if not replace:
+                raise ListExistsError(
+                    f"refusing to amend the existing manifest list {list_name} with no --amend flag"
+                )
+        try:
+            tmp_root = self._private_dir(TMP_DIR)
+            staging = Path(tempfile.mkdtemp(prefix="save-", dir=tmp_root))
+        except OSError as exc:
+            raise _os_error(f"cannot save manifest list {list_name}", exc) from None
+        try:
+            os.chmod(staging, _DIR_MODE)
+            for filename, content in files.items():
+                _write_new_file(staging / filename, content)
+            _fsync_dir(staging)
+            self._move_into_place(list_ref, staging, tmp_root)
+        except OSError as exc:
+            raise _os_error(f"cannot save manifest list {list_name}", exc) from None
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def update_entry(self, list_ref: Reference, entry: StoredEntry) -> None:
+        """Rewrite one entry in place (temp file + rename), keeping its position."""
+        list_dir = self._list_dir(list_ref)
+        if not list_dir.is_dir():
+            raise ListNotFoundError(f"No such manifest list: {list_ref}")
+        filename = docker_store_name(entry.ref)
+        path = list_dir / filename
+        try:
+            old = _read_entry(filename, path.read_bytes())
+        except FileNotFoundError:
+            raise EntryNotFoundError(
+                f"manifest for image {entry.ref} does not exist in {list_ref}"
+            ) from None
+        except _Unreadable:
+            old = None  # a corrupt file is being replaced anyway; its order is lost
+        except OSError as exc:
+            raise _os_error(f"cannot read {path}", exc) from None
+        order = entry.order
+        if old is not None:
+            _check_owner(list_ref, [old])
+            if old.entry.ref != entry.ref:
+                raise StoreError(_collision(entry.ref, old.entry.ref, filename))
+            if old.entry.order is not None:
+                order = old.entry.order
+        content = _entry_json(entry, str(list_ref), order)
+        tmp_path: Path | None = None
+        try:
+            tmp_path = self._private_dir(TMP_DIR) / f"entry-{uuid.uuid4().hex}"
+            _write_new_file(tmp_path, content)
+            os.replace(tmp_path, path)
+        except OSError as exc:
+            raise _os_error(f"cannot update {path}", exc) from None
+        finally:
+            if tmp_path is not None:
+                tmp_path.unlink(missing_ok=True)
+
+    def remove(self, list_ref: Reference) -> None:
+        """Delete a list, even one whose files are corrupt."""
+        list_dir = self._list_dir(list_ref)
+        if not os.path.lexists(list_dir):
+            raise ListNotFoundError(f"No such manifest list: {list_ref}")
+        if list_dir.is_dir():
+            # Only readable entries can prove the directory belongs to another list.
+            _check_owner(list_ref, self._scan(list_dir)[0])
+        try:
+            trash = self._private_dir(TMP_DIR) / f"rm-{uuid.uuid4().hex}"
+            # Renaming first makes the list vanish at once for docker and for us.
+            os.rename(list_dir, trash)
+        except OSError as exc:
+            raise _os_error(f"cannot remove manifest list {list_ref}", exc) from None
+        if trash.is_dir() and not trash.is_symlink():
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            trash.unlink(missing_ok=True)
+
+    def summaries(self) -> list[ListSummary]:
+        """Every list under the root, sorted by name; unreadable ones carry the reason."""
+        try:
+            children = sorted(os.listdir(self.root))
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise _os_error(f"cannot list {self.root}", exc) from None
+        summaries = []
+        for child in children:
+            list_dir = self.root / child
+            if child.startswith(".") or not list_dir.is_dir():
+                continue
+            files, problems = self._scan(list_dir)
+            names = sorted({f.list_name for f in files if f.list_name is not None})
+            corrupt = None
+            if problems:
+                filename, reason = problems[0]
+                more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+                corrupt = f"{filename}: {reason}{more}"
+            elif len(names) > 1:
+                corrupt = f"its entries name different lists: {', '.join(names)}"
+            summaries.append(
+                ListSummary(
+                    name=names[0] if names else child,
+                    entries=len(files) + len(problems),
+                    corrupt=corrupt,
+                )
+            )
+        summaries.sort(key=lambda s: s.name)
+        return summaries
+
+    @contextmanager
+    def locked(self, list_ref: Reference) -> Iterator[None]:
+        """Hold an exclusive lock for this list's directory name while the block runs.
+
+        Not re-entrant: store methods never lock, so take it once around a read-modify-write."""
+        name = docker_store_name(str(list_ref)) + ".lock"
+        if len(name.encode()) > _MAX_NAME_BYTES:
+            name = hashlib.sha256(name.encode()).hexdigest() + ".lock"
+        try:
+            path = self._private_dir(LOCK_DIR) / name
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, _FILE_MODE)
+        except OSError as exc:
+            raise _os_error(f"cannot lock manifest list {list_ref}", exc) from None
+        try:
+            # Lock files are never deleted: unlinking one while another process waits on it
+            # would let a third process lock a fresh file and run concurrently.
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _list_dir(self, list_ref: Reference) -> Path:
+        return self.root / docker_store_name(str(list_ref))
+
+    def _private_dir(self, name: str) -> Path:
+        path = self.root / name
+        path.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
+        return path
+
+    def _move_into_place(self, list_ref: Reference, staging: Path, tmp_root: Path) -> None:
+        list_dir = self._list_dir(list_ref)
+        if not os.path.lexists(list_dir):
+            try:
+                os.rename(staging, list_dir)
+            except OSError:
+                if os.path.lexists(list_dir):
+                    raise ListExistsError(
+                        f"manifest list {list_ref} was created by another process meanwhile"
+                    ) from None
+                raise
+        else:
+            # Two renames, not one atomic swap: for an instant the list is absent, but a
+            # reader never sees a mix of old and new entries.
+            old = tmp_root / f"old-{uuid.uuid4().hex}"
+            os.rename(list_dir, old)
+            try:
+                os.rename(staging, list_dir)
+            except OSError:
+                os.rename(old, list_dir)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        _fsync_dir(self.root)
+
+    def _scan(self, list_dir: Path) -> tuple[list[_EntryFile], list[tuple[str, str]]]:
+        """Read every file as docker would: parsed entries, and (file name, reason) problems."""
+        try:
+            names = sorted(os.listdir(list_dir))
+        except OSError as exc:
+            return [], [(".", f"cannot list the directory: {exc.strerror}")]
+        files: list[_EntryFile] = []
+        problems: list[tuple[str, str]] = []
+        for filename in names:
+            path = list_dir / filename
+            try:
+                if not stat.S_ISREG(os.lstat(path).st_mode):
+                    raise _Unreadable(
+                        "not a regular file; docker reads every file here as an entry"
+                    )
+                files.append(_read_entry(filename, path.read_bytes()))
+            except _Unreadable as exc:
+                problems.append((filename, str(exc)))
+            except OSError as exc:
+                problems.append((filename, f"cannot read: {exc.strerror}"))
+        return files, problems
+
+
+def _entry_sort_key(found: _EntryFile) -> tuple[bool, int, str]:
+    # Entries docker wrote (or rewrote, on its own annotate) have no order: after ours,
+    # in docker's file-name order.
+    order = found.entry.order
+    return (order is None, order or 0, found.filename)
+
+
+def _check_owner(list_ref: Reference, files: Sequence[_EntryFile]) -> None:
+    wanted = str(list_ref)
+    for found in files:
+        if found.list_name is not None and found.list_name != wanted:
+            raise StoreError(_collision(wanted, found.list_name, docker_store_name(wanted)))
+
+
+def _collision(wanted: str, other: str, filename: str) -> str:
+    return (
+        f"{wanted} and {other} collide in docker's store (both are stored as {filename}); "
+        "use another name"
+    )
+
+
+def _os_error(action: str, exc: OSError) -> StoreError:
+    where = f": {exc.filename}" if exc.filename else ""
+    return StoreError(f"{action}: {exc.strerror or exc}{where}")
+
+
+def _write_new_file(path: Path, content: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+    try:
+        os.fchmod(fd, _FILE_MODE)  # the mode docker uses, whatever the umask
+        view = memoryview(content)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --- writing: the bytes Go's json.Marshal gives for docker's types.ImageManifest ---------
+
+
+def _serialise_entries(list_name: str, entries: Sequence[StoredEntry]) -> dict[str, bytes]:
+    """File name → content for every entry, or StoreError before anything is written."""
+    files: dict[str, bytes] = {}
+    refs: dict[str, str] = {}
+    for order, entry in enumerate(entries):
+        filename = docker_store_name(entry.ref)
+        if filename in refs:
+            if refs[filename] == entry.ref:
+                raise StoreError(f"{entry.ref} is given twice for manifest list {list_name}")
+            raise StoreError(_collision(entry.ref, refs[filename], filename))
+        refs[filename] = entry.ref
+        files[filename] = _entry_json(entry, list_name, order)
+    return files
+
+
+def _entry_json(entry: StoredEntry, list_name: str, order: int | None) -> bytes:
+    what = f"cannot store {entry.ref}"
+    _check_stored_ref(entry.ref, what)
+    descriptor = entry.descriptor
+    if entry.raw is None:
+        raise StoreError(f"{what}: its manifest bytes are unknown; fetch it again")
+    if sha256_digest(entry.raw) != descriptor.digest or len(entry.raw) != descriptor.size:
+        raise StoreError(f"{what}: its manifest bytes do not match {descriptor.digest}")
+    payload_key = PAYLOAD_KEYS.get(descriptor.media_type)
+    if payload_key is None:
+        raise StoreError(
+            f"{what}: docker's store holds image manifests only, not {descriptor.media_type}"
+        )
+    try:
+        manifest = parse_manifest(entry.raw, what=entry.ref)
+        text = entry.raw.decode("utf-8")
+    except ManifestorError as exc:
+        raise StoreError(f"{what}: {exc}") from None
+    except UnicodeDecodeError:
+        raise StoreError(f"{what}: its manifest is not UTF-8 JSON") from None
+    if manifest.media_type != descriptor.media_type:
+        raise StoreError(
+            f"{what}: the descriptor says {descriptor.media_type} but the manifest is "
+            f"{manifest.media_type}"
+        )
+    members = [
+        f'"Ref":{_go_json(entry.ref)}',
+        f'"Descriptor":{_go_json(_descriptor_json(descriptor))}',
+        f'"Raw":"{base64.b64encode(entry.raw).decode("ascii")}"',
+        # Go re-emits the manifest's own bytes compacted, keeping its key order.
+        f'"{payload_key}":{_go_compact(text)}',
+        f'"{LIST_KEY}":{_go_json(list_name)}',
+    ]
+    if order is not None:
+        members.append(f'"{ORDER_KEY}":{order}')
+    return ("{" + ",".join(members) + "}").encode("utf-8")
+
+
+def _check_stored_ref(ref: str, what: str) -> None:
+    # docker parses "Ref" with ParseNamed, which accepts only the fully normalised form; one
+    # bad entry would make docker refuse the whole list.
+    try:
+        normalised = str(parse_reference(ref, default_tag=None))
+    except ManifestorError as exc:
+        raise StoreError(f"{what}: {exc}") from None
+    if normalised != ref:
+        raise StoreError(f"{what}: not a normalised reference (expected {normalised})")
+
+
+def _descriptor_json(descriptor: Descriptor) -> dict[str, Any]:
+    """Keys in ocispec.Descriptor's field order, which is how Go marshals it."""
+    out: dict[str, Any] = {
+        "mediaType": descriptor.media_type,
+        "digest": descriptor.digest,
+        "size": descriptor.size,
+    }
+    if descriptor.urls:
+        out["urls"] = list(descriptor.urls)
+    if descriptor.annotations:
+        out["annotations"] = dict(sorted(descriptor.annotations.items()))  # Go sorts map keys
+    if descriptor.platform is not None:
+        out["platform"] = descriptor.platform.to_json()
+    if descriptor.artifact_type:
+        out["artifactType"] = descriptor.artifact_type
+    return out
+
+
+def _go_json(value: object) -> str:
+    return _go_escape(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+
+
+def _go_compact(text: str) -> str:
+    return _go_escape(_STRING_OR_SPACE.sub(lambda m: m.group(1) or "", text))
+
+
+def _go_escape(text: str) -> str:
+    return _GO_ESCAPE.sub(lambda m: _GO_ESCAPES[m.group()], text)
+
+
+# --- reading: current, pre-Raw and legacy docker formats --------------------------------
+
+
+def _read_entry(filename: str, data: bytes) -> _EntryFile:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Unreadable("not UTF-8 text") from None
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _Unreadable(
+            f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        ) from None
+    if not isinstance(body, dict):
+        raise _Unreadable("not a JSON object")
+    ref = body.get("Ref")
+    if not isinstance(ref, str) or not ref:
+        raise _Unreadable('"Ref" is missing or not a string')
+    list_name = body.get(LIST_KEY)
+    if list_name is not None and not isinstance(list_name, str):
+        raise _Unreadable(f'"{LIST_KEY}" is not a string')
+    order = body.get(ORDER_KEY)
+    if order is not None and (not isinstance(order, int) or isinstance(order, bool)):
+        raise _Unreadable(f'"{ORDER_KEY}" is not an integer')
+    try:
+        # docker takes the legacy path whenever a top-level Digest is set.
+        if body.get("Digest"):
+            descriptor, raw = _read_legacy(body, text)
+        else:
+            descriptor, raw = _read_current(body, text)
+    except ManifestorError as exc:
+        raise _Unreadable(str(exc)) from None
+    except (TypeError, ValueError) as exc:
+        raise _Unreadable(f"malformed entry ({exc})") from None
+    return _EntryFile(filename, StoredEntry(ref, descriptor, raw, order), list_name)
+
+
+def _read_current(body: Mapping[str, Any], text: str) -> tuple[Descriptor, bytes | None]:
+    fields = body.get("Descriptor")
+    if not isinstance(fields, Mapping):
+        raise _Unreadable('"Descriptor" is missing or not an object')
+    descriptor = Descriptor.from_json(fields, "Descriptor")
+    encoded = body.get("Raw")
+    if encoded is None:
+        # Written before docker kept Raw: its compacted copy is exact only if the registry's
+        # bytes were compact already.
+        payload = _embedded_manifest(body, text)
+        if payload is not None and sha256_digest(payload) == descriptor.digest:
+            return descriptor, payload
+        return descriptor, None
+    if not isinstance(encoded, str):
+        raise _Unreadable('"Raw" is not a base64 string')
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise _Unreadable('"Raw" is not valid base64') from None
+    if sha256_digest(raw) != descriptor.digest:
+        raise _Unreadable(f'"Raw" does not hash to the descriptor digest {descriptor.digest}')
+    if len(raw) != descriptor.size:
+        raise _Unreadable(f'"Raw" is {len(raw)} bytes but the descriptor says {descriptor.size}')
+    return descriptor, raw
+
+
+def _read_legacy(body: Mapping[str, Any], text: str) -> tuple[Descriptor, bytes | None]:
+    digest = body["Digest"]
+    if not isinstance(digest, str):
+        raise _Unreadable('"Digest" is not a string')
+    if body.get("SchemaV2Manifest") is not None:
+        media_type = DOCKER_MANIFEST
+    elif body.get("OCIManifest") is not None:
+        media_type = OCI_MANIFEST
+    else:
+        raise _Unreadable("legacy entry has no SchemaV2Manifest or OCIManifest")
+    platform_fields = body.get("Platform")
+    platform = Platform.from_json(platform_fields) if isinstance(platform_fields, Mapping) else None
+    payload = _embedded_manifest(body, text)
+    # docker refuses a mismatch; the digest is still right, so the caller can re-fetch.
+    if payload is not None and sha256_digest(payload) == digest:
+        return Descriptor(media_type, digest, len(payload), platform), payload
+    return Descriptor(media_type, digest, 0, platform), None
+
+
+def _embedded_manifest(body: Mapping[str, Any], text: str) -> bytes | None:
+    """The exact text of the embedded manifest, the bytes docker's Payload() returns."""
+    for key in PAYLOAD_KEYS.values():
+        if isinstance(body.get(key), Mapping):
+            return _member_texts(text)[key].encode("utf-8")
+    return None
+
+
+def _member_texts(text: str) -> dict[str, str]:
+    """The exact source text of each top-level member value of a JSON object that
+    json.loads has already accepted; a repeated key keeps its last value, as in Go."""
+    decoder = json.JSONDecoder()
+    members: dict[str, str] = {}
+    i = _SPACE.match(text, 0).end() + 1  # past "{"
+    while True:
+        i = _SPACE.match(text, i).end()
+        if text[i] == "}":
+            return members
+        key, i = json.decoder.scanstring(text, i + 1)
+        i = _SPACE.match(text, i).end() + 1  # past ":"
+        i = _SPACE.match(text, i).end()
+        _, end = decoder.raw_decode(text, i)
+        members[key] = text[i:end]
+        i = _SPACE.match(text, end).end()
+        if text[i] == ",":
+            i += 1
