@@ -254,11 +254,18 @@ class Authenticator:
     def scheme(self) -> str | None:
         return self._challenge.scheme if self._challenge else None
 
-    def adopt(self, challenges: Iterable[Challenge]) -> bool:
-        """Take a challenge from a later 401 when the ping had none; True if it changed."""
+    def adopt(
+        self, challenges: Iterable[Challenge], credential: Callable[[], Credential | None]
+    ) -> bool:
+        """Take a challenge from a later 401 when the ping had none; True if it changed.
+
+        A ping without a challenge looked up no credential, so `credential` is called now:
+        registries that answer `/v2/` anonymously may still challenge on a repository."""
         picked = pick_challenge(challenges)
         if picked is None or self._challenge is not None:
             return False
+        self._credential = credential()
+        self._refresh_token = self._credential.identity_token if self._credential else None
         self._challenge = picked
         self.realm = self._checked_realm() if picked.scheme == "bearer" else None
         return True

@@ -1,7 +1,8 @@
 """The `manifestor` command line: parse arguments, call the library, print results.
 
-Results go to stdout, diagnostics to stderr. A ManifestorError becomes one line on
-stderr and its exit code (1 operational, 2 usage); tracebacks only with --debug."""
+Results go to stdout, diagnostics to stderr. A ManifestorError, like a command-line
+mistake caught by the argument parser, becomes one line on stderr and its exit code
+(1 operational, 2 usage); tracebacks only with --debug."""
 
 from __future__ import annotations
 
@@ -12,6 +13,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+try:  # typer vendors click since 0.2x; older releases raise the click package's errors
+    from typer._click import exceptions as _click_errors
+except ImportError:  # pragma: no cover - depends on the installed typer
+    from click import exceptions as _click_errors  # type: ignore[no-redef]
 
 from manifestor import __version__
 from manifestor.assemble import ListEntry, SourceFilter, platform_from_config
@@ -33,6 +39,9 @@ from manifestor.reference import Reference, parse_reference
 from manifestor.registry import RegistryClient
 from manifestor.render import list_view, manifest_view, verbose_view
 from manifestor.store import ManifestStore
+
+# click >= 8.2 signals "no arguments: show the help" with this usage error.
+_NO_ARGS_IS_HELP: type[Exception] | tuple[()] = getattr(_click_errors, "NoArgsIsHelpError", ())
 
 app = typer.Typer(
     name="manifestor",
@@ -263,16 +272,25 @@ def inspect(
     opts = _options(ctx)
     if len(names) > 2:
         raise UsageError("inspect takes at most two names: [LIST] REF")
+    # Checked up front: it only applies to local lists, but a bad value is still a mistake.
+    chosen_format = _list_format(list_format)
     store = opts.store()
     if len(names) == 2:
         list_ref, image = parse_reference(names[0]), parse_reference(names[1])
         entry = from_stored(str(list_ref), find_entry(store.get(list_ref), image))
-        _out(verbose_view([entry], as_list=False))
+        if raw:
+            sys.stdout.buffer.write(entry.manifest.raw)
+        elif digest:
+            _out(entry.manifest.digest + "\n")
+        elif verbose:
+            _out(verbose_view([entry], as_list=False))
+        else:
+            _out(manifest_view(entry.manifest))  # as docker: the image manifest alone
         return
     ref = parse_reference(names[0])
     if store.exists(ref):
         entries = load_entries(store, ref)
-        document = list_document(entries, _list_format(list_format))  # type: ignore[arg-type]
+        document = list_document(entries, chosen_format)  # type: ignore[arg-type]
         if digest:
             _out(document.digest + "\n")
         elif raw:
@@ -362,7 +380,7 @@ def remove(
     refs = [parse_reference(name) for name in manifest_lists]
     failures = remove_lists(opts.store(), refs)
     for message in failures:
-        _say(f"manifestor: error: {message}")
+        _print_error(message)
     if failures:
         raise typer.Exit(1)
 
@@ -382,16 +400,37 @@ def list_lists(ctx: typer.Context) -> None:
 
 
 def main() -> None:
-    """Console entry point: run the app, turning library errors into one-line messages."""
+    """Console entry point: run the app, turning every error into a one-line message."""
     debug = "--debug" in sys.argv[1:]
     try:
-        app()
+        # Not standalone: click raises its own usage errors (missing argument, unknown
+        # option or command) instead of printing a multi-line usage block and exiting, so
+        # they get the same one-line form as ours. Exit codes come back as the result.
+        code = app(standalone_mode=False)
+    except _click_errors.UsageError as error:
+        if isinstance(error, _NO_ARGS_IS_HELP):
+            error.show()  # a bare `manifestor`: the help text, as before
+        else:
+            hint = f"; see '{error.ctx.command_path} --help'" if error.ctx else ""
+            _print_error(error.format_message().rstrip(".") + hint)
+        sys.exit(error.exit_code)
+    except _click_errors.ClickException as error:
+        _print_error(error.format_message())
+        sys.exit(error.exit_code)
+    except typer.Abort:
+        _print_error("aborted")
+        sys.exit(1)
     except ManifestorError as error:
         if debug:
             raise
-        message = " ".join(str(error).split()) or type(error).__name__
-        print(f"manifestor: error: {message}", file=sys.stderr)
+        _print_error(str(error) or type(error).__name__)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         print("manifestor: interrupted", file=sys.stderr)
         sys.exit(130)
+    # A command returns None; typer.Exit (and --help, --version) return their code.
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _print_error(message: str) -> None:
+    print(f"manifestor: error: {' '.join(message.split())}", file=sys.stderr)

@@ -132,3 +132,11 @@ class CorruptListError(StoreError):
 
 class EntryNotFoundError(StoreError):
     """The local list has no entry for that image."""
+
+
+class SpecError(UsageError):
+    """A release spec is malformed; the message names the file, line and field."""
+
+
+class PlatformMismatchError(ManifestorError):
+    """The platform the user stated is not the one the image's config says."""

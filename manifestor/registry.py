@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, urlencode, urljoin, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 from manifestor.auth import (
     Authenticator,
@@ -25,6 +25,7 @@ from manifestor.auth import (
 )
 from manifestor.credentials import Keychain
 from manifestor.errors import (
+    CredentialsError,
     DeniedError,
     DigestMismatchError,
     ManifestBlobUnknownError,
@@ -42,7 +43,6 @@ from manifestor.oci import (
     Manifest,
     check_manifest_size,
     parse_manifest,
-    sha256_digest,
     strip_media_type,
     verify_digest,
 )
@@ -137,9 +137,6 @@ class RegistryClient:
                 self._endpoints[host] = endpoint
             return endpoint
 
-    def _credentialed(self, domain: str) -> bool:
-        return self.keychain.resolve(domain) is not None
-
     def _call(
         self,
         repo: Reference,
@@ -171,7 +168,7 @@ class RegistryClient:
         # Re-authenticate only for the registry's own 401, never for a redirect target's.
         if response.status == 401 and authority(response.url) == authority(target):
             challenges = parse_challenges(response.challenges)
-            if endpoint.auth.adopt(challenges):
+            if endpoint.auth.adopt(challenges, lambda: self.keychain.resolve(repo.domain)):
                 retry_auth = endpoint.auth.authorization(scopes)
             else:
                 retry_auth = endpoint.auth.reauthorize(scopes, authorization, challenges)
@@ -421,7 +418,12 @@ class RegistryClient:
             pass  # best effort: distribution wants the delete action for this
 
     def _who(self, ref: Reference) -> str | None:
-        credential = self.keychain.resolve(ref.domain)
+        """The user an error message should name; a credential problem must not hide
+        the registry's error, so it yields None."""
+        try:
+            credential = self.keychain.resolve(ref.domain)
+        except CredentialsError:
+            return None
         return credential.username if credential else None
 
 
@@ -486,10 +488,19 @@ def _registry_error(response: HttpResponse, what: str, user: str | None = None) 
         return DeniedError(
             f"{what}: access denied for user {user} ({said})", status=status, errors=errors
         )
-    if status == 401:
-        hint = "log in or pass credentials" if not user else "check the username and password"
+    if status == 401 and user:
         return UnauthorizedError(
-            f"{what}: authentication required ({said}); {hint}", status=status, errors=errors
+            f"{what}: the registry rejected the credentials of user {user}; "
+            "check the username and password",
+            status=status,
+            errors=errors,
+        )
+    if status == 401:
+        return UnauthorizedError(
+            f"{what}: authentication required; log in to this registry (credentials in "
+            "the Docker config: a credential helper or auths)",
+            status=status,
+            errors=errors,
         )
     if status == 403 or "DENIED" in codes:
         return DeniedError(f"{what}: access denied ({said})", status=status, errors=errors)
@@ -509,10 +520,3 @@ def _registry_error(response: HttpResponse, what: str, user: str | None = None) 
         )
     return RegistryError(f"{what}: {said}", status=status, errors=errors)
 
-
-def sha256_of(data: bytes) -> str:
-    return sha256_digest(data)
-
-
-def quote_repo(path: str) -> str:
-    return quote(path, safe="/")

@@ -156,7 +156,12 @@ class ManifestStore:
                 f"manifest list {list_ref} is corrupt: {list_dir / filename}: {reason}"
             )
         _check_owner(list_ref, files)
-        files.sort(key=_entry_sort_key)
+        if all(f.entry.order is not None for f in files):
+            files.sort(key=lambda f: (f.entry.order or 0, f.filename))
+        else:
+            # Docker wrote or rewrote (on its own annotate) some entry: it orders the list
+            # by file name, so do the same, and both tools push the same bytes.
+            files.sort(key=lambda f: f.filename)
         names = [f.list_name for f in files if f.list_name is not None]
         return StoredList(
             name=names[0] if names else str(list_ref),
@@ -376,13 +381,6 @@ class ManifestStore:
             except OSError as exc:
                 problems.append((filename, f"cannot read: {exc.strerror}"))
         return files, problems
-
-
-def _entry_sort_key(found: _EntryFile) -> tuple[bool, int, str]:
-    # Entries docker wrote (or rewrote, on its own annotate) have no order: after ours,
-    # in docker's file-name order.
-    order = found.entry.order
-    return (order is None, order or 0, found.filename)
 
 
 def _check_owner(list_ref: Reference, files: Sequence[_EntryFile]) -> None:

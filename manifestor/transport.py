@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import re
 import ssl
 import threading
 import time
@@ -23,9 +24,10 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 import requests.adapters
+import urllib3
 from requests.structures import CaseInsensitiveDict
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
-from tenacity.wait import wait_exponential_jitter
+from tenacity.wait import wait_exponential, wait_random
 
 from manifestor import __version__
 from manifestor.errors import (
@@ -45,6 +47,7 @@ MAX_REDIRECTS = 5
 # Error, token and ping bodies are small; anything bigger is read only this far.
 SMALL_BODY_LIMIT = 1024 * 1024
 _SAFE_QUERY_KEYS = frozenset({"digest", "mount", "from", "n", "last", "scope", "service", "tag"})
+_QUERY_PARAM_IN_TEXT = re.compile(r"([?&])([^=&\s?#]+)=([^&\s'\")#]*)")
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,12 @@ class HttpResponse:
         if self.raw is None:
             yield self.body
             return
-        yield from self.raw.iter_content(chunk_size)
+        try:
+            yield from self.raw.iter_content(chunk_size)
+        except requests.exceptions.RequestException as exc:
+            # A stream that breaks after its headers is past `request`'s own handling;
+            # report it typed, like any other connection failure.
+            raise _transport_error(exc, self.url) from exc
 
     def close(self) -> None:
         if self.raw is not None:
@@ -156,6 +164,14 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query, safe=":/")))
 
 
+def redact_text(text: str) -> str:
+    """Like `redact_url` for URLs inside free text: urllib3 quotes the whole URL in its
+    errors ("Max retries exceeded with url: ...?_state=...")."""
+    return _QUERY_PARAM_IN_TEXT.sub(
+        lambda m: f"{m[1]}{m[2]}={m[3] if m[2] in _SAFE_QUERY_KEYS else 'REDACTED'}", text
+    )
+
+
 def authority(url: str) -> str:
     """`https://Host:443/x` -> `host:443`; the unit a credential belongs to."""
     parts = urlsplit(url)
@@ -197,6 +213,9 @@ class Transport:
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
         self._sleep = sleep
+        if insecure:
+            # The user asked to skip verification; a warning per request would be noise.
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self._session = requests.Session()
         self._session.headers["User-Agent"] = f"manifestor/{__version__}"
         self._mounted: set[str] = set()
@@ -351,15 +370,22 @@ class Transport:
             after = parse_retry_after(exc.response.headers.get("Retry-After"))
             if after is not None:
                 return min(after, self.retry.retry_after_cap)
-        backoff = wait_exponential_jitter(
-            initial=self.retry.backoff, max=self.retry.max_backoff, jitter=self.retry.backoff
-        )
+        # Spelt as exponential + random rather than wait_exponential_jitter, whose
+        # `initial` argument is deprecated in tenacity 9.2 and `multiplier` absent in 8.x.
+        backoff = wait_exponential(
+            multiplier=self.retry.backoff, max=self.retry.max_backoff
+        ) + wait_random(0, self.retry.backoff)
         return backoff(state)
 
     def _log_retry(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         delay = state.next_action.sleep if state.next_action else 0.0
-        log.debug("retrying after %s (attempt %d), waiting %.2fs", exc, state.attempt_number, delay)
+        log.debug(
+            "retrying after %s (attempt %d), waiting %.2fs",
+            redact_text(str(exc)),
+            state.attempt_number,
+            delay,
+        )
 
     def _send_following_redirects(
         self,
@@ -437,9 +463,10 @@ class Transport:
             response.raw = raw
         else:
             try:
-                response.body = (
-                    _read_capped(raw, read_limit, truncate, url) if method != "HEAD" else b""
-                )
+                # Reading even a HEAD's empty body lets urllib3 return the connection to
+                # the pool; closing an unread response would drop it.
+                body = _read_capped(raw, read_limit, truncate, url)
+                response.body = b"" if method == "HEAD" else body
             finally:
                 raw.close()
         log.debug(
@@ -484,6 +511,10 @@ def _read_capped(raw: requests.Response, limit: int, truncate: bool, url: str) -
 def _is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, _RetryableStatus):
         return True
+    if isinstance(exc, TransportError) and not isinstance(exc, TLSError):
+        # A streamed body (a blob copied from another registry) broke while being sent:
+        # its BodySource opens a fresh stream for the next attempt.
+        return exc.__cause__ is not None and _is_retryable(exc.__cause__)
     if isinstance(exc, requests.exceptions.SSLError):
         return False
     return isinstance(
@@ -546,7 +577,7 @@ def _short_reason(exc: BaseException) -> str:
     ):
         if marker.lower() in text.lower():
             return marker.lower()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
+    return redact_text(text.splitlines()[0])[:200] if text else type(exc).__name__
 
 
 def _looks_like_tls_port(response: HttpResponse) -> bool:

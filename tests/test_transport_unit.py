@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email.utils
 
-from manifestor.transport import authority, parse_retry_after, redact_url
+from manifestor.transport import authority, parse_retry_after, redact_text, redact_url
 
 
 def test_retry_after_in_seconds_and_as_http_date():
@@ -26,3 +26,13 @@ def test_authority_includes_default_ports_and_lowercases():
     assert authority("https://Reg.Example/v2/") == "reg.example:443"
     assert authority("http://127.0.0.1:5000/v2/") == "127.0.0.1:5000"
     assert authority("http://[::1]:5000/v2/") == "[::1]:5000"
+
+
+def test_redaction_inside_error_text_hides_query_values_but_keeps_digests():
+    text = (
+        "HTTPConnectionPool(host='r', port=1): Max retries exceeded with url: "
+        "/v2/a/blobs/uploads/u?_state=SECRET%3D%3D&digest=sha256%3Aab (Caused by X)"
+    )
+    shown = redact_text(text)
+    assert "SECRET" not in shown
+    assert "?_state=REDACTED&digest=sha256%3Aab (Caused by X)" in shown

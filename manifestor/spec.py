@@ -1,0 +1,230 @@
+"""What to release, from arguments, name templates or YAML specs (no I/O beyond reading
+the spec file).
+
+Specs use manifest-tool's format — `image`, `tags`, `manifests[].image`,
+`manifests[].platform` — with several YAML documents for several releases, plus
+`annotations` on the index and on entries. Errors name the file, line and field.
+Templates replace OS, ARCH and VARIANT as manifest-tool's --template does."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from manifestor.errors import InvalidPlatformError, InvalidReferenceError, SpecError, UsageError
+from manifestor.platform import Platform, parse_platform
+from manifestor.reference import Reference, parse_reference
+
+LOCAL_PREFIXES = ("oci:", "oci-archive:", "docker-archive:")
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One source as the user wrote it, with the platform they stated for it (if any)."""
+
+    text: str
+    platform: Platform | None = None
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    origin: str = ""
+
+    @property
+    def local_path(self) -> str | None:
+        """The path of an on-disk source (`oci:DIR`, `oci-archive:FILE`,
+        `docker-archive:FILE`, or a path starting with `/`, `./` or `../`)."""
+        for prefix in LOCAL_PREFIXES:
+            if self.text.startswith(prefix):
+                return self.text[len(prefix) :]
+        if self.text.startswith(("/", "./", "../")):
+            return self.text
+        return None
+
+    def reference(self) -> Reference:
+        return parse_reference(self.text)
+
+
+@dataclass(frozen=True)
+class Release:
+    """One list to publish: where, under which tags, from which sources."""
+
+    target: Reference
+    sources: tuple[SourceSpec, ...]
+    tags: tuple[str, ...] = ()
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    origin: str = ""
+
+
+def parse_source_argument(text: str) -> SourceSpec:
+    """`SOURCE` or `SOURCE=os/arch[/variant]` (the platform the image must be)."""
+    head, sep, tail = text.rpartition("=")
+    if sep and "/" in tail and head:
+        return SourceSpec(head, parse_platform(tail))
+    return SourceSpec(text)
+
+
+def expand_template(template: str, platforms: Sequence[Platform]) -> list[SourceSpec]:
+    """manifest-tool's placeholders: the first OS, ARCH and VARIANT in the template
+    become each platform's values (VARIANT becomes "" when there is none)."""
+    if not any(word in template for word in ("OS", "ARCH", "VARIANT")):
+        raise UsageError(f"template {template!r} has none of the placeholders OS, ARCH, VARIANT")
+    sources = []
+    for platform in platforms:
+        text = template.replace("OS", platform.os, 1)
+        text = text.replace("ARCH", platform.architecture, 1)
+        text = text.replace("VARIANT", platform.variant or "", 1)
+        sources.append(SourceSpec(text, platform, origin=f"template for {platform}"))
+    return sources
+
+
+def load_spec(path: str | Path) -> list[Release]:
+    """Every release (YAML document) in a spec file."""
+    file = Path(path)
+    try:
+        text = file.read_text()
+    except OSError as exc:
+        raise SpecError(f"{file}: cannot read spec ({exc.strerror})") from None
+    try:
+        documents = [d for d in yaml.compose_all(text, Loader=yaml.SafeLoader) if d is not None]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{file}:{mark.line + 1}" if mark else str(file)
+        raise SpecError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not documents:
+        raise SpecError(f"{file}: the spec is empty")
+    return [_release(file, document) for document in documents]
+
+
+# -- YAML nodes -> values, keeping line numbers for errors --------------------------------
+
+
+def _where(file: Path, node: yaml.Node) -> str:
+    return f"{file}:{node.start_mark.line + 1}"
+
+
+def _mapping(file: Path, node: yaml.Node, what: str) -> dict[str, yaml.Node]:
+    if not isinstance(node, yaml.MappingNode):
+        raise SpecError(f"{_where(file, node)}: {what} must be a mapping")
+    out: dict[str, yaml.Node] = {}
+    for key, value in node.value:
+        if not isinstance(key, yaml.ScalarNode):
+            raise SpecError(f"{_where(file, key)}: {what} has a key that is not a string")
+        out[key.value] = value
+    return out
+
+
+def _string(file: Path, node: yaml.Node, what: str) -> str:
+    if not isinstance(node, yaml.ScalarNode) or not node.value.strip():
+        raise SpecError(f"{_where(file, node)}: {what} must be a non-empty string")
+    return node.value.strip()
+
+
+def _strings(file: Path, node: yaml.Node, what: str) -> list[str]:
+    if isinstance(node, yaml.ScalarNode):
+        return [_string(file, node, what)]
+    if not isinstance(node, yaml.SequenceNode):
+        raise SpecError(f"{_where(file, node)}: {what} must be a list of strings")
+    return [_string(file, item, what) for item in node.value]
+
+
+def _string_map(file: Path, node: yaml.Node, what: str) -> dict[str, str]:
+    return {k: _string(file, v, f"{what}.{k}") for k, v in _mapping(file, node, what).items()}
+
+
+def _unknown_keys(file: Path, fields: dict[str, yaml.Node], allowed: set[str], what: str) -> None:
+    for key, value in fields.items():
+        if key not in allowed:
+            raise SpecError(
+                f"{_where(file, value)}: unknown field {what}{key!r}; "
+                f"expected one of {', '.join(sorted(allowed))}"
+            )
+
+
+def _release(file: Path, document: yaml.Node) -> Release:
+    fields = _mapping(file, document, "a release")
+    _unknown_keys(file, fields, {"image", "tags", "manifests", "annotations"}, "")
+    if "image" not in fields:
+        raise SpecError(f"{_where(file, document)}: field 'image' is missing (the list to publish)")
+    image_node = fields["image"]
+    try:
+        target = parse_reference(_string(file, image_node, "image"))
+    except InvalidReferenceError as exc:
+        raise SpecError(f"{_where(file, image_node)}: image: {exc}") from None
+    tags = tuple(_strings(file, fields["tags"], "tags")) if "tags" in fields else ()
+    if "manifests" not in fields:
+        raise SpecError(f"{_where(file, document)}: field 'manifests' is missing")
+    manifests = fields["manifests"]
+    if not isinstance(manifests, yaml.SequenceNode) or not manifests.value:
+        raise SpecError(f"{_where(file, manifests)}: manifests must be a non-empty list")
+    sources = tuple(_source(file, item, i) for i, item in enumerate(manifests.value))
+    annotations = (
+        _string_map(file, fields["annotations"], "annotations") if "annotations" in fields else {}
+    )
+    return Release(target, sources, tags, annotations, _where(file, document))
+
+
+def _source(file: Path, node: yaml.Node, index: int) -> SourceSpec:
+    what = f"manifests[{index}]"
+    fields = _mapping(file, node, what)
+    _unknown_keys(file, fields, {"image", "platform", "annotations"}, f"{what}.")
+    if "image" not in fields:
+        raise SpecError(f"{_where(file, node)}: {what}.image is missing")
+    text = _string(file, fields["image"], f"{what}.image")
+    platform = (
+        _platform(file, fields["platform"], f"{what}.platform") if "platform" in fields else None
+    )
+    annotations = (
+        _string_map(file, fields["annotations"], f"{what}.annotations")
+        if "annotations" in fields
+        else {}
+    )
+    spec = SourceSpec(text, platform, annotations, _where(file, fields["image"]))
+    if spec.local_path is None:
+        try:
+            spec.reference()
+        except InvalidReferenceError as exc:
+            raise SpecError(f"{_where(file, fields['image'])}: {what}.image: {exc}") from None
+    return spec
+
+
+_PLATFORM_KEYS = {
+    "architecture",
+    "os",
+    "variant",
+    "osversion",
+    "os.version",
+    "osfeatures",
+    "os.features",
+    "features",
+}
+
+
+def _platform(file: Path, node: yaml.Node, what: str) -> Platform:
+    if isinstance(node, yaml.ScalarNode):
+        try:
+            return parse_platform(node.value)
+        except InvalidPlatformError as exc:
+            raise SpecError(f"{_where(file, node)}: {what}: {exc}") from None
+    fields = _mapping(file, node, what)
+    _unknown_keys(file, fields, _PLATFORM_KEYS, f"{what}.")
+    for required in ("os", "architecture"):
+        if required not in fields:
+            raise SpecError(f"{_where(file, node)}: {what}.{required} is missing")
+    os_name = _string(file, fields["os"], what + ".os")
+    text = f"{os_name}/{_string(file, fields['architecture'], what + '.architecture')}"
+    if "variant" in fields:
+        text += "/" + _string(file, fields["variant"], what + ".variant")
+    try:
+        parsed = parse_platform(text)
+    except InvalidPlatformError as exc:
+        raise SpecError(f"{_where(file, node)}: {what}: {exc}") from None
+    version_node = fields.get("os.version") or fields.get("osversion")
+    features_node = fields.get("os.features") or fields.get("osfeatures")
+    return Platform(
+        parsed.os,
+        parsed.architecture,
+        parsed.variant,
+        _string(file, version_node, what + ".os.version") if version_node else None,
+        tuple(_strings(file, features_node, what + ".os.features")) if features_node else (),
+    )
