@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from manifestor.errors import ManifestFormatError, UsageError
+from manifestor.layout import LocalImage
 from manifestor.oci import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
@@ -39,6 +40,13 @@ class ListEntry:
     manifest: Manifest
     platform: Platform | None
     annotations: Mapping[str, str] = field(default_factory=dict)
+    # Set for an image read from disk (layout or archive); its blobs come from there.
+    local: LocalImage | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def label(self) -> str:
+        """How messages name this entry's source."""
+        return self.local.label if self.local is not None else str(self.source)
 
     @property
     def descriptor(self) -> Descriptor:

@@ -32,12 +32,16 @@ from manifestor.lists import (
     load_entries,
     push_stored_list,
     remove_lists,
+    stored_entries_to_push,
 )
 from manifestor.platform import parse_platform
-from manifestor.publish import list_document
+from manifestor.progress import terminal_progress, wants_progress
+from manifestor.publish import check_entries, list_document, plan_steps
 from manifestor.reference import Reference, parse_reference
 from manifestor.registry import RegistryClient
+from manifestor.release import ReleaseOptions, plan_release, publish_release
 from manifestor.render import list_view, manifest_view, verbose_view
+from manifestor.spec import Release, expand_template, load_spec, parse_source_argument
 from manifestor.store import ManifestStore
 
 # click >= 8.2 signals "no arguments: show the help" with this usage error.
@@ -345,27 +349,198 @@ def _out(text: str) -> None:
 @app.command()
 def push(
     ctx: typer.Context,
-    manifest_list: Annotated[str, typer.Argument(metavar="LIST", help="The local list to push.")],
+    target: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="TARGET",
+            help="The list to publish: a local list (alone), or the target of a one-shot push.",
+        ),
+    ] = None,
+    sources: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[SOURCE...]",
+            help="One-shot push from these images (no local list): REF, REF=os/arch[/variant], "
+            "oci:DIR, oci-archive:FILE, docker-archive:FILE.",
+        ),
+    ] = None,
     purge: Annotated[
         bool,
         typer.Option("--purge", "-p", help="Remove the local list after a fully successful push."),
     ] = False,
     insecure: InsecureOption = False,
     list_format: FormatOption = "auto",
+    template: Annotated[
+        str | None,
+        typer.Option(
+            "--template",
+            help="Source name with OS, ARCH, VARIANT placeholders "
+            "(with --platforms), e.g. 'org/app:1.4-ARCHVARIANT'.",
+        ),
+    ] = None,
+    platforms: Annotated[
+        str | None,
+        typer.Option("--platforms", help="Platforms for --template, comma-separated."),
+    ] = None,
+    ignore_missing: Annotated[
+        bool, typer.Option("--ignore-missing", help="Skip sources that do not exist.")
+    ] = False,
+    spec: Annotated[
+        Path | None,
+        typer.Option("--spec", help="A manifest-tool style YAML spec (several documents allowed)."),
+    ] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option("--tag", help="Also push the list under this tag (repeatable)."),
+    ] = None,
+    annotation: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--annotation", help="Index annotation KEY=VALUE (repeatable; makes an OCI index)."
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Print the list and the planned requests; write nothing."),
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the digest.")] = False,
+    digest_file: Annotated[
+        Path | None, typer.Option("--digest-file", help="Also write the digest to this file.")
+    ] = None,
+    attestations: Annotated[
+        str,
+        typer.Option("--attestations", help="Attestation manifests of source lists: drop or keep."),
+    ] = "drop",
+    platform: Annotated[
+        list[str] | None,
+        typer.Option("--platform", help="Take only these platforms from source lists and layouts."),
+    ] = None,
 ) -> None:
-    """Push a local list to its registry; prints the list digest last."""
+    """Push a local list, or assemble and push in one step from sources, a template or a spec.
+
+    Prints `Pushed ref ...` for each child brought in from elsewhere and the list digest
+    last (with several releases: `DIGEST TARGET` per release)."""
     opts = _options(ctx)
-    list_ref = parse_reference(manifest_list)
-    with opts.client(insecure) as client:
-        result = push_stored_list(
-            client,
-            opts.store(),
-            list_ref,
-            purge=purge,
-            list_format=_list_format(list_format),
-            notify=typer.echo,  # type: ignore[arg-type]
-        )
-    typer.echo(result.digest)
+    fmt = _list_format(list_format)
+    if attestations not in ("drop", "keep"):
+        raise UsageError(f"--attestations must be drop or keep, not {attestations!r}")
+    selection = SourceFilter(_platforms(platform or []), attestations == "keep")
+    index_annotations = _key_values(annotation or [])
+    releases = _releases(
+        target, sources or [], template, platforms, spec, tag or [], index_annotations
+    )
+    if releases is not None and purge:
+        raise UsageError("--purge removes a local list; it does not apply to a one-shot push")
+    if releases is None and (ignore_missing or platform or attestations != "drop"):
+        raise UsageError("--ignore-missing, --platform and --attestations apply to a one-shot push")
+    say = (lambda line: None) if quiet else typer.echo
+    lines = []
+    with opts.client(insecure) as client, terminal_progress(wants_progress(quiet)) as bars:
+        if releases is None:
+            assert target is not None
+            list_ref = parse_reference(target)
+            extra = [list_ref.with_tag(t) for t in tag or []]
+            if dry_run:
+                entries = stored_entries_to_push(opts.store(), list_ref)
+                _show_plan(
+                    client, Release(list_ref, (), tuple(tag or ()), index_annotations), entries, fmt
+                )
+                return
+            result = push_stored_list(
+                client,
+                opts.store(),
+                list_ref,
+                purge=purge,
+                list_format=fmt,
+                annotations=index_annotations,
+                extra_tags=extra,
+                notify=say,
+                progress=bars,
+            )
+            lines.append((result.digest, result.target))
+        else:
+            options = ReleaseOptions(fmt, selection, ignore_missing)  # type: ignore[arg-type]
+            for release in releases:
+                if dry_run:
+                    plan = plan_release(client, release, options, notify=_say)
+                    _out(list_view(plan.document))
+                    for step in plan.steps:
+                        _say(f"plan: {step}")
+                    continue
+                result = publish_release(client, release, options, notify=_say, progress=bars)
+                lines.append((result.digest, result.target))
+    if dry_run:
+        return
+    text = "".join(
+        f"{digest}\n" if len(lines) == 1 else f"{digest} {ref}\n" for digest, ref in lines
+    )
+    _out(text)
+    if digest_file is not None:
+        try:
+            digest_file.write_text(text)
+        except OSError as exc:
+            raise ManifestorError(
+                f"cannot write --digest-file {digest_file}: {exc.strerror}"
+            ) from None
+
+
+def _releases(
+    target: str | None,
+    sources: list[str],
+    template: str | None,
+    platforms: str | None,
+    spec: Path | None,
+    tags: list[str],
+    annotations: dict[str, str],
+) -> list[Release] | None:
+    """The one-shot releases asked for, or None for a plain `push LIST`."""
+    if spec is not None:
+        if target or sources or template:
+            raise UsageError("--spec names its own targets and sources; give no TARGET or SOURCE")
+        releases = load_spec(spec)
+        if tags or annotations:
+            releases = [
+                Release(
+                    r.target,
+                    r.sources,
+                    r.tags + tuple(tags),
+                    {**r.annotations, **annotations},
+                    r.origin,
+                )
+                for r in releases
+            ]
+        return releases
+    if target is None:
+        raise UsageError("push needs a TARGET (a local list, or the list to publish), or --spec")
+    if template is not None or platforms is not None:
+        if template is None or platforms is None:
+            raise UsageError("--template and --platforms go together")
+        if sources:
+            raise UsageError("give either SOURCE arguments or --template, not both")
+        wanted = _platforms([platforms])
+        return [
+            Release(
+                parse_reference(target),
+                tuple(expand_template(template, wanted)),
+                tuple(tags),
+                annotations,
+            )
+        ]
+    if not sources:
+        return None
+    specs = tuple(parse_source_argument(s) for s in sources)
+    return [Release(parse_reference(target), specs, tuple(tags), annotations)]
+
+
+def _show_plan(
+    client: RegistryClient, release: Release, entries: list[ListEntry], fmt: str
+) -> None:
+    check_entries(entries)
+    document = list_document(entries, fmt, release.annotations)  # type: ignore[arg-type]
+    tags = [release.target] + [release.target.with_tag(t) for t in release.tags]
+    _out(list_view(document))
+    for step in plan_steps(client, release.target, entries, document, tags):
+        _say(f"plan: {step}")
 
 
 @app.command("rm")

@@ -22,7 +22,7 @@ from manifestor.platform import (
     normalize_os,
     validate_platform,
 )
-from manifestor.publish import PushResult, push_list
+from manifestor.publish import Progress, PushResult, push_list
 from manifestor.reference import Reference, parse_reference
 from manifestor.registry import RegistryClient
 from manifestor.store import ManifestStore, StoredEntry, StoredList
@@ -215,16 +215,33 @@ def push_stored_list(
     *,
     purge: bool = False,
     list_format: ListFormat = "auto",
+    annotations: Mapping[str, str] | None = None,
+    extra_tags: Sequence[Reference] = (),
     notify: Notify | None = None,
+    progress: Progress | None = None,
 ) -> PushResult:
     """Push a local list (§4); with `purge`, remove it only after full success."""
-    entries = load_entries(store, list_ref)
-    if not entries:
-        raise UsageError(f"{list_ref} has no entries; add images with `manifestor create --amend`")
-    result = push_list(client, list_ref, entries, list_format=list_format, notify=notify)
+    entries = stored_entries_to_push(store, list_ref)
+    result = push_list(
+        client,
+        list_ref,
+        entries,
+        list_format=list_format,
+        annotations=annotations,
+        extra_tags=extra_tags,
+        notify=notify,
+        progress=progress,
+    )
     if purge:
         store.remove(list_ref)
     return result
+
+
+def stored_entries_to_push(store: ManifestStore, list_ref: Reference) -> list[ListEntry]:
+    entries = load_entries(store, list_ref)
+    if not entries:
+        raise UsageError(f"{list_ref} has no entries; add images with `manifestor create --amend`")
+    return entries
 
 
 def remove_lists(store: ManifestStore, list_refs: Iterable[Reference]) -> list[str]:

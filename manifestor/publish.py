@@ -1,15 +1,17 @@
 """Make a list's children present in the target repository, then PUT the list.
 
 Children already in the target repository are checked by HEAD (a missing one is named
-before anything is written). Children from another repository get their blobs into the
-target first — HEAD, then a cross-repository mount on the same registry, else a streamed
-copy — and are then PUT by digest. The list is PUT last, so a failure never leaves a
-list pointing at absent children."""
+before anything is written). Other children are brought in first: each blob is checked
+by HEAD, then mounted across repositories on the same registry, else streamed across
+(from another registry or from disk, constant memory), and the child manifest is PUT by
+digest. The list is PUT last — under its tag and any extra tags — so a failure never
+leaves a tag pointing at absent children."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from manifestor.assemble import ListEntry, ListFormat, build_list, choose_media_type
 from manifestor.errors import ManifestorError, UsageError
@@ -18,8 +20,19 @@ from manifestor.platform import platforms_match
 from manifestor.pool import map_bounded
 from manifestor.reference import Reference
 from manifestor.registry import RegistryClient
+from manifestor.transport import BodySource
 
 Notify = Callable[[str], None]
+
+
+class Progress(Protocol):
+    """Where byte counts of blob copies go (a terminal progress display, or nothing)."""
+
+    def start(self, label: str, total: int | None) -> object: ...
+
+    def update(self, task: object, completed: int) -> None: ...
+
+    def finish(self, task: object) -> None: ...
 
 
 class MissingChildError(ManifestorError):
@@ -38,6 +51,7 @@ class PushResult:
     digest: str
     media_type: str
     copied_children: tuple[PushedChild, ...]
+    tags: tuple[Reference, ...] = ()
 
 
 def check_entries(entries: Sequence[ListEntry]) -> None:
@@ -47,7 +61,7 @@ def check_entries(entries: Sequence[ListEntry]) -> None:
     for entry in entries:
         if entry.platform is None or not entry.platform.os or not entry.platform.architecture:
             raise UsageError(
-                f"manifest {entry.source} must have an OS and Architecture to be pushed; "
+                f"manifest {entry.label} must have an OS and Architecture to be pushed; "
                 "set them with `manifestor annotate`"
             )
     for i, first in enumerate(entries):
@@ -59,9 +73,18 @@ def check_entries(entries: Sequence[ListEntry]) -> None:
                 first.platform.os_version == second.platform.os_version
             ):
                 raise UsageError(
-                    f"two entries for platform {first.platform}: {first.source} and "
-                    f"{second.source}; annotate one of them or drop it"
+                    f"two entries for platform {first.platform}: {first.label} and "
+                    f"{second.label}; drop one, or correct its platform"
                 )
+
+
+def list_document(
+    entries: Sequence[ListEntry],
+    list_format: ListFormat = "auto",
+    annotations: Mapping[str, str] | None = None,
+) -> Manifest:
+    """The list that `push_list` would PUT, without any I/O."""
+    return build_list(entries, choose_media_type(entries, list_format, annotations), annotations)
 
 
 def push_list(
@@ -71,23 +94,80 @@ def push_list(
     *,
     list_format: ListFormat = "auto",
     annotations: Mapping[str, str] | None = None,
+    extra_tags: Sequence[Reference] = (),
     notify: Notify | None = None,
+    progress: Progress | None = None,
 ) -> PushResult:
-    """Publish `entries` as one list at `target` (its tag, or its digest)."""
+    """Publish `entries` as one list at `target` (its tag, or its digest), then under
+    each of `extra_tags` (same bytes)."""
     check_entries(entries)
-    media_type = choose_media_type(entries, list_format, annotations)
-    document = build_list(entries, media_type, annotations)
-    same_repo = [e for e in entries if _same_repo(e.source, target)]
-    foreign = _unique([e for e in entries if not _same_repo(e.source, target)])
-    _check_present(client, target, same_repo)
+    document = list_document(entries, list_format, annotations)
+    present = [e for e in entries if _in_target(e, target)]
+    brought = _unique([e for e in entries if not _in_target(e, target)])
+    _check_present(client, target, present)
     copied = map_bounded(
-        lambda e: _bring_child(client, target, e, notify), foreign, lambda e: target.registry
+        lambda e: _bring_child(client, target, e, notify, progress),
+        brought,
+        lambda e: target.registry,
     )
-    destination = target if target.tag else _at_digest(target, document.digest)
-    if target.tag and target.digest:
-        destination = Reference(target.domain, target.path, target.tag, None)
-    digest = client.put_manifest(destination, document)
-    return PushResult(destination, digest, media_type, tuple(copied))
+    destinations = [_list_destination(target, document)] + [
+        _list_destination(tag, document) for tag in extra_tags
+    ]
+    for destination in destinations:
+        client.put_manifest(destination, document)
+    return PushResult(
+        destinations[0], document.digest, document.media_type, tuple(copied), tuple(destinations)
+    )
+
+
+def plan_steps(
+    client: RegistryClient,
+    target: Reference,
+    entries: Sequence[ListEntry],
+    document: Manifest,
+    tags: Sequence[Reference],
+) -> list[str]:
+    """The requests a push would make, found out with reads (HEAD) only: a dry run."""
+    steps: list[str] = []
+    for entry in _unique(entries):
+        at_target = _at_digest(target, entry.manifest.digest)
+        there = client.head_manifest(at_target) is not None
+        if _in_target(entry, target):
+            state = "present" if there else "MISSING: the push would fail"
+            steps.append(f"check  {at_target} ({entry.label}): {state}")
+            continue
+        if there:
+            steps.append(f"skip   {at_target} ({entry.label}): already in {target.name}")
+            continue
+        for blob in entry.manifest.blobs():
+            steps.append("       " + _blob_plan(client, entry, target, blob))
+        steps.append(f"put    {at_target} ({entry.label}, {entry.manifest.size} bytes)")
+    for tag in tags:
+        steps.append(
+            f"put    {_list_destination(tag, document)} ({document.media_type}, "
+            f"{document.size} bytes, {document.digest})"
+        )
+    return steps
+
+
+def _blob_plan(
+    client: RegistryClient, entry: ListEntry, target: Reference, blob: Descriptor
+) -> str:
+    if blob.urls:
+        return f"skip   blob {blob.digest}: foreign layer, pulled from its URLs"
+    if client.blob_exists(target, blob.digest):
+        return f"skip   blob {blob.digest}: already in {target.name}"
+    if entry.local is not None:
+        return f"upload blob {blob.digest} ({blob.size} bytes) from {entry.local.label}"
+    if entry.source.registry == target.registry:
+        return f"mount  blob {blob.digest} from {entry.source.path} (copy if refused)"
+    return f"copy   blob {blob.digest} ({blob.size} bytes) from {entry.source.name}"
+
+
+def _list_destination(target: Reference, document: Manifest) -> Reference:
+    if target.tag:
+        return Reference(target.domain, target.path, target.tag, None)
+    return _at_digest(target, document.digest)
 
 
 def _check_present(client: RegistryClient, target: Reference, entries: Sequence[ListEntry]) -> None:
@@ -99,7 +179,7 @@ def _check_present(client: RegistryClient, target: Reference, entries: Sequence[
     )
     missing = [e for e, info in zip(unique, found, strict=True) if info is None]
     if missing:
-        names = ", ".join(f"{e.source} ({e.manifest.digest})" for e in missing)
+        names = ", ".join(f"{e.label} ({e.manifest.digest})" for e in missing)
         raise MissingChildError(
             f"{len(missing)} child manifest(s) missing from {target.name}: {names}; "
             "push the per-arch image(s) first"
@@ -107,12 +187,16 @@ def _check_present(client: RegistryClient, target: Reference, entries: Sequence[
 
 
 def _bring_child(
-    client: RegistryClient, target: Reference, entry: ListEntry, notify: Notify | None
+    client: RegistryClient,
+    target: Reference,
+    entry: ListEntry,
+    notify: Notify | None,
+    progress: Progress | None,
 ) -> PushedChild:
     at_target = _at_digest(target, entry.manifest.digest)
     if client.head_manifest(at_target) is None:
         for blob in entry.manifest.blobs():
-            _bring_blob(client, entry.source, target, blob)
+            _bring_blob(client, entry, target, blob, progress)
         client.put_manifest(at_target, entry.manifest)
     if notify:
         notify(
@@ -122,19 +206,60 @@ def _bring_child(
 
 
 def _bring_blob(
-    client: RegistryClient, source: Reference, target: Reference, blob: Descriptor
+    client: RegistryClient,
+    entry: ListEntry,
+    target: Reference,
+    blob: Descriptor,
+    progress: Progress | None,
 ) -> None:
     if blob.urls:
         return  # foreign (non-distributable) layers are fetched from their URLs, not the registry
     if client.blob_exists(target, blob.digest):
         return
-    if source.registry == target.registry and client.mount_blob(target, blob.digest, source):
+    source = entry.source
+    if entry.local is not None:
+        body = entry.local.blobs.body(blob.digest, blob.size)
+    elif source.registry == target.registry and client.mount_blob(target, blob.digest, source):
         return
-    client.copy_blob(source, target, blob.digest, blob.size)
+    else:
+        body = BodySource(lambda: client.open_blob(source, blob.digest), blob.size)
+    if progress is not None:
+        body = _tracked(body, progress, f"{blob.digest[7:19]} {entry.label}")
+    client.upload_blob(target, blob.digest, body)
 
 
-def _same_repo(source: Reference, target: Reference) -> bool:
-    return source.registry == target.registry and source.path == target.path
+def _tracked(body: BodySource, progress: Progress, label: str) -> BodySource:
+    """The same body, reporting bytes sent; a retry starts the count again."""
+
+    def chunks() -> Iterator[bytes]:
+        task = progress.start(label, body.size)
+        sent = 0
+        try:
+            for chunk in _as_chunks(body.open()):
+                sent += len(chunk)
+                progress.update(task, sent)
+                yield chunk
+        finally:
+            progress.finish(task)
+
+    return BodySource(chunks, body.size)
+
+
+def _as_chunks(opened: object) -> Iterable[bytes]:
+    if isinstance(opened, bytes):
+        return [opened]
+    read = getattr(opened, "read", None)
+    if read is not None:
+        return iter(lambda: read(1 << 20), b"")
+    return opened  # type: ignore[return-value]
+
+
+def _in_target(entry: ListEntry, target: Reference) -> bool:
+    return (
+        entry.local is None
+        and entry.source.registry == target.registry
+        and entry.source.path == target.path
+    )
 
 
 def _at_digest(ref: Reference, digest: str) -> Reference:
@@ -149,12 +274,3 @@ def _unique(entries: Sequence[ListEntry]) -> list[ListEntry]:
             seen.add(entry.manifest.digest)
             out.append(entry)
     return out
-
-
-def list_document(
-    entries: Sequence[ListEntry],
-    list_format: ListFormat = "auto",
-    annotations: Mapping[str, str] | None = None,
-) -> Manifest:
-    """The list that `push_list` would PUT, without any I/O."""
-    return build_list(entries, choose_media_type(entries, list_format, annotations), annotations)
