@@ -42,6 +42,9 @@ class ListEntry:
     annotations: Mapping[str, str] = field(default_factory=dict)
     # Set for an image read from disk (layout or archive); its blobs come from there.
     local: LocalImage | None = field(default=None, compare=False, repr=False)
+    # True when this run read the manifest from its source repository, which proves it
+    # is there: a push into that same repository need not check it again.
+    fetched: bool = field(default=False, compare=False)
 
     @property
     def label(self) -> str:
@@ -106,7 +109,7 @@ def resolve_source(
     manifest = client.get_manifest(ref)
     if not manifest.is_list:
         config = client.get_blob(ref, manifest.config.digest)
-        return [ListEntry(ref, manifest, platform_from_config(config, str(ref)))]
+        return [ListEntry(ref, manifest, platform_from_config(config, str(ref)), fetched=True)]
     wanted = []
     for child in manifest.children:
         probe = ListEntry(ref, manifest, child.platform, child.annotations or {})
@@ -129,37 +132,51 @@ def resolve_source(
                 child,
                 descriptor.platform,
                 dict(descriptor.annotations or {}),
+                fetched=True,
             )
         )
     return entries
 
 
 def choose_media_type(
-    entries: Sequence[ListEntry],
+    descriptors: Sequence[Descriptor],
     list_format: ListFormat,
     annotations: Mapping[str, str] | None = None,
 ) -> str:
     """Docker list when every child is a Docker manifest and nothing needs annotations
     (what docker makes); otherwise an OCI index. `docker`/`oci` force the choice."""
-    has_annotations = bool(annotations) or any(e.annotations for e in entries)
+    has_annotations = bool(annotations) or any(d.annotations for d in descriptors)
     if list_format == "oci":
         return OCI_INDEX
     if list_format == "docker":
         if has_annotations:
             raise UsageError("a Docker manifest list cannot carry annotations; use --format oci")
         return DOCKER_LIST
-    all_docker = all(e.manifest.media_type == DOCKER_MANIFEST for e in entries)
+    all_docker = all(d.media_type == DOCKER_MANIFEST for d in descriptors)
     return DOCKER_LIST if all_docker and not has_annotations else OCI_INDEX
 
 
+def list_document(
+    descriptors: Sequence[Descriptor],
+    list_format: ListFormat = "auto",
+    annotations: Mapping[str, str] | None = None,
+) -> Manifest:
+    """The list of these children, its type chosen by `list_format`."""
+    return build_list(
+        descriptors, choose_media_type(descriptors, list_format, annotations), annotations
+    )
+
+
 def build_list(
-    entries: Sequence[ListEntry], media_type: str, annotations: Mapping[str, str] | None = None
+    descriptors: Sequence[Descriptor],
+    media_type: str,
+    annotations: Mapping[str, str] | None = None,
 ) -> Manifest:
     """The list document, serialised like docker's `json.MarshalIndent(list, "", "   ")`."""
     body: dict[str, Any] = {
         "schemaVersion": 2,
         "mediaType": media_type,
-        "manifests": [e.descriptor.to_json() for e in entries],
+        "manifests": [d.to_json() for d in descriptors],
     }
     if annotations:
         body["annotations"] = dict(annotations)

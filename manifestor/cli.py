@@ -20,7 +20,7 @@ except ImportError:  # pragma: no cover - depends on the installed typer
     from click import exceptions as _click_errors  # type: ignore[no-redef]
 
 from manifestor import __version__
-from manifestor.assemble import ListEntry, SourceFilter, platform_from_config
+from manifestor.assemble import ListEntry, SourceFilter, list_document, platform_from_config
 from manifestor.credentials import Keychain
 from manifestor.errors import ManifestorError, NotFoundError, UsageError
 from manifestor.lists import (
@@ -36,7 +36,7 @@ from manifestor.lists import (
 )
 from manifestor.platform import parse_platform
 from manifestor.progress import terminal_progress, wants_progress
-from manifestor.publish import check_entries, list_document, plan_steps
+from manifestor.publish import PushResult, check_entries, plan_steps
 from manifestor.reference import Reference, parse_reference
 from manifestor.registry import RegistryClient
 from manifestor.release import ReleaseOptions, plan_release, publish_release
@@ -294,7 +294,7 @@ def inspect(
     ref = parse_reference(names[0])
     if store.exists(ref):
         entries = load_entries(store, ref)
-        document = list_document(entries, chosen_format)  # type: ignore[arg-type]
+        document = list_document([e.descriptor for e in entries], chosen_format)  # type: ignore[arg-type]
         if digest:
             _out(document.digest + "\n")
         elif raw:
@@ -415,6 +415,14 @@ def push(
         list[str] | None,
         typer.Option("--platform", help="Take only these platforms from source lists and layouts."),
     ] = None,
+    upsert: Annotated[
+        bool,
+        typer.Option(
+            "--upsert",
+            help="Keep the entries already on the target tag and replace only those whose "
+            "platform a source provides (safe against concurrent per-arch jobs).",
+        ),
+    ] = False,
 ) -> None:
     """Push a local list, or assemble and push in one step from sources, a template or a spec.
 
@@ -431,9 +439,12 @@ def push(
     )
     if releases is not None and purge:
         raise UsageError("--purge removes a local list; it does not apply to a one-shot push")
-    if releases is None and (ignore_missing or platform or attestations != "drop"):
-        raise UsageError("--ignore-missing, --platform and --attestations apply to a one-shot push")
+    if releases is None and (ignore_missing or platform or attestations != "drop" or upsert):
+        raise UsageError(
+            "--ignore-missing, --platform, --attestations and --upsert apply to a one-shot push"
+        )
     say = (lambda line: None) if quiet else typer.echo
+    note = (lambda line: None) if quiet else _say
     lines = []
     with opts.client(insecure) as client, terminal_progress(wants_progress(quiet)) as bars:
         if releases is None:
@@ -457,17 +468,19 @@ def push(
                 notify=say,
                 progress=bars,
             )
+            _report_unchanged(result)
             lines.append((result.digest, result.target))
         else:
-            options = ReleaseOptions(fmt, selection, ignore_missing)  # type: ignore[arg-type]
+            options = ReleaseOptions(fmt, selection, ignore_missing, upsert)  # type: ignore[arg-type]
             for release in releases:
                 if dry_run:
-                    plan = plan_release(client, release, options, notify=_say)
+                    plan = plan_release(client, release, options, notify=note)
                     _out(list_view(plan.document))
                     for step in plan.steps:
                         _say(f"plan: {step}")
                     continue
-                result = publish_release(client, release, options, notify=_say, progress=bars)
+                result = publish_release(client, release, options, notify=note, progress=bars)
+                _report_unchanged(result)
                 lines.append((result.digest, result.target))
     if dry_run:
         return
@@ -482,6 +495,11 @@ def push(
             raise ManifestorError(
                 f"cannot write --digest-file {digest_file}: {exc.strerror}"
             ) from None
+
+
+def _report_unchanged(result: PushResult) -> None:
+    if result.unchanged:
+        _say(f"unchanged: {result.target} already holds this list ({result.digest})")
 
 
 def _releases(
@@ -536,7 +554,7 @@ def _show_plan(
     client: RegistryClient, release: Release, entries: list[ListEntry], fmt: str
 ) -> None:
     check_entries(entries)
-    document = list_document(entries, fmt, release.annotations)  # type: ignore[arg-type]
+    document = list_document([e.descriptor for e in entries], fmt, release.annotations)  # type: ignore[arg-type]
     tags = [release.target] + [release.target.with_tag(t) for t in release.tags]
     _out(list_view(document))
     for step in plan_steps(client, release.target, entries, document, tags):

@@ -13,13 +13,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from manifestor.assemble import ListEntry, ListFormat, build_list, choose_media_type
-from manifestor.errors import ManifestorError, UsageError
-from manifestor.oci import Descriptor, Manifest
+from manifestor.assemble import ListEntry, ListFormat, build_list, list_document
+from manifestor.errors import ManifestInvalidError, ManifestorError, UsageError
+from manifestor.oci import DOCKER_LIST, OCI_INDEX, Descriptor, Manifest
 from manifestor.platform import platforms_match
 from manifestor.pool import map_bounded
 from manifestor.reference import Reference
-from manifestor.registry import RegistryClient
+from manifestor.registry import ManifestInfo, RegistryClient
 from manifestor.transport import BodySource
 
 Notify = Callable[[str], None]
@@ -39,6 +39,21 @@ class MissingChildError(ManifestorError):
     """A child the list needs is not in the target repository."""
 
 
+class TagMovedError(ManifestorError):
+    """The target tag changed between reading it and writing it."""
+
+
+class ReadBackError(ManifestorError):
+    """After a push, the tag does not resolve to the list that was pushed."""
+
+
+class _Any:
+    """No expectation about the tag's current digest."""
+
+
+ANY = _Any()
+
+
 @dataclass(frozen=True)
 class PushedChild:
     target: Reference
@@ -52,6 +67,7 @@ class PushResult:
     media_type: str
     copied_children: tuple[PushedChild, ...]
     tags: tuple[Reference, ...] = ()
+    unchanged: bool = False
 
 
 def check_entries(entries: Sequence[ListEntry]) -> None:
@@ -78,15 +94,6 @@ def check_entries(entries: Sequence[ListEntry]) -> None:
                 )
 
 
-def list_document(
-    entries: Sequence[ListEntry],
-    list_format: ListFormat = "auto",
-    annotations: Mapping[str, str] | None = None,
-) -> Manifest:
-    """The list that `push_list` would PUT, without any I/O."""
-    return build_list(entries, choose_media_type(entries, list_format, annotations), annotations)
-
-
 def push_list(
     client: RegistryClient,
     target: Reference,
@@ -97,27 +104,114 @@ def push_list(
     extra_tags: Sequence[Reference] = (),
     notify: Notify | None = None,
     progress: Progress | None = None,
+    expect_current: str | None | _Any = ANY,
 ) -> PushResult:
     """Publish `entries` as one list at `target` (its tag, or its digest), then under
-    each of `extra_tags` (same bytes)."""
+    each of `extra_tags` (same bytes), and read the tag back.
+
+    Tags that already hold exactly this list are left alone; when all do, nothing is
+    written and the result says `unchanged`. With `expect_current` (a digest, or None for
+    "no such tag"), the push stops with TagMovedError if the tag holds something else
+    just before the list is written: the compare step of a compare-and-swap."""
     check_entries(entries)
-    document = list_document(entries, list_format, annotations)
-    present = [e for e in entries if _in_target(e, target)]
+    descriptors = [e.descriptor for e in entries]
+    document = list_document(descriptors, list_format, annotations)
+    destinations = [_list_destination(t, document) for t in (target, *extra_tags)]
+    current = [client.head_manifest(d) for d in destinations]
+    _check_expected(destinations[0], current[0], expect_current)
+    stale = [d for d, info in zip(destinations, current, strict=True) if not _holds(info, document)]
+    if not stale:
+        return PushResult(
+            destinations[0],
+            document.digest,
+            document.media_type,
+            (),
+            tuple(destinations),
+            unchanged=True,
+        )
+    _check_present(client, target, [e for e in entries if _in_target(e, target) and not e.fetched])
     brought = _unique([e for e in entries if not _in_target(e, target)])
-    _check_present(client, target, present)
     copied = map_bounded(
         lambda e: _bring_child(client, target, e, notify, progress),
         brought,
         lambda e: target.registry,
     )
-    destinations = [_list_destination(target, document)] + [
-        _list_destination(tag, document) for tag in extra_tags
-    ]
-    for destination in destinations:
-        client.put_manifest(destination, document)
-    return PushResult(
-        destinations[0], document.digest, document.media_type, tuple(copied), tuple(destinations)
-    )
+    if not isinstance(expect_current, _Any):
+        _check_expected(destinations[0], client.head_manifest(destinations[0]), expect_current)
+    document = _put_list(client, stale, document, descriptors, list_format, annotations, notify)
+    _read_back(client, _list_destination(destinations[0], document), document)
+    final = tuple(_list_destination(d, document) for d in destinations)
+    return PushResult(final[0], document.digest, document.media_type, tuple(copied), final)
+
+
+def _holds(info: ManifestInfo | None, document: Manifest) -> bool:
+    return info is not None and info.digest == document.digest
+
+
+def _check_expected(tag: Reference, info: ManifestInfo | None, expected: str | None | _Any) -> None:
+    if isinstance(expected, _Any):
+        return
+    found = info.digest if info else None
+    if found != expected:
+        raise TagMovedError(
+            f"{tag} changed while this push was being prepared "
+            f"(expected {expected or 'no tag'}, found {found or 'no tag'})"
+        )
+
+
+def _put_list(
+    client: RegistryClient,
+    destinations: Sequence[Reference],
+    document: Manifest,
+    descriptors: Sequence[Descriptor],
+    list_format: ListFormat,
+    annotations: Mapping[str, str] | None,
+    notify: Notify | None,
+) -> Manifest:
+    """PUT the list to each destination. With --format auto, a registry that refuses
+    this list type (MANIFEST_INVALID) gets the other type once, when nothing is lost."""
+    try:
+        client.put_manifest(destinations[0], document)
+    except ManifestInvalidError:
+        other = _lossless_alternative(document, descriptors, list_format, annotations)
+        if other is None:
+            raise
+        if notify:
+            notify(
+                f"{destinations[0].name} refused a list of type {document.media_type}; "
+                f"pushing it as {other.media_type} instead"
+            )
+        document = other
+        client.put_manifest(_list_destination(destinations[0], document), document)
+    for destination in destinations[1:]:
+        client.put_manifest(_list_destination(destination, document), document)
+    return document
+
+
+def _lossless_alternative(
+    document: Manifest,
+    descriptors: Sequence[Descriptor],
+    list_format: ListFormat,
+    annotations: Mapping[str, str] | None,
+) -> Manifest | None:
+    if list_format != "auto":
+        return None
+    if document.media_type == DOCKER_LIST:
+        return build_list(descriptors, OCI_INDEX, annotations)
+    if annotations or any(d.annotations or d.artifact_type for d in descriptors):
+        return None  # a Docker list cannot carry them
+    return build_list(descriptors, DOCKER_LIST, None)
+
+
+def _read_back(client: RegistryClient, tag: Reference, document: Manifest) -> None:
+    """One request: the tag must now resolve to the list just pushed."""
+    info = client.head_manifest(tag)
+    found = info.digest if info else None
+    if found != document.digest:
+        raise ReadBackError(
+            f"read-back of {tag} gives {found or 'nothing'}, not the pushed {document.digest}; "
+            "another writer may have moved the tag"
+        )
 
 
 def plan_steps(

@@ -519,4 +519,3 @@ def _registry_error(response: HttpResponse, what: str, user: str | None = None) 
             f"{what}: the registry refused it ({said})", status=status, errors=errors
         )
     return RegistryError(f"{what}: {said}", status=status, errors=errors)
-

@@ -12,20 +12,20 @@ from manifestor.assemble import (
     ListEntry,
     ListFormat,
     SourceFilter,
-    build_list,
-    choose_media_type,
+    list_document,
     platform_from_config,
     resolve_source,
 )
 from manifestor.errors import NotFoundError, PlatformMismatchError, UsageError
 from manifestor.layout import LocalImage, open_local_images
-from manifestor.oci import Manifest
+from manifestor.oci import LIST_MEDIA_TYPES, Manifest
 from manifestor.platform import Platform, platforms_match
 from manifestor.pool import map_bounded
 from manifestor.publish import Progress, PushResult, check_entries, plan_steps, push_list
 from manifestor.reference import Reference
 from manifestor.registry import RegistryClient
 from manifestor.spec import Release, SourceSpec
+from manifestor.upsert import upsert_list
 
 Notify = Callable[[str], None]
 
@@ -35,6 +35,8 @@ class ReleaseOptions:
     list_format: ListFormat = "auto"
     selection: SourceFilter = field(default_factory=SourceFilter)
     ignore_missing: bool = False
+    # Keep the entries already on the target tag; replace only the sources' platforms.
+    upsert: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,9 @@ def plan_release(
     """Resolve and check everything a push would, writing nothing."""
     entries = gather_entries(client, release, options, notify)
     check_entries(entries)
-    media_type = choose_media_type(entries, options.list_format, release.annotations)
-    document = build_list(entries, media_type, release.annotations)
+    document = list_document(
+        [e.descriptor for e in entries], options.list_format, release.annotations
+    )
     steps = plan_steps(client, release.target, entries, document, _tags(release))
     return ReleasePlan(release, tuple(entries), document, tuple(steps))
 
@@ -86,18 +89,79 @@ def publish_release(
     progress: Progress | None = None,
 ) -> PushResult:
     """Resolve the sources, bring every child into the target repository, PUT the list
-    under the target tag and every extra tag."""
+    under the target tag and every extra tag, read it back. When the tags already hold
+    exactly this list, nothing is written (`unchanged`)."""
+    if not options.upsert:
+        unchanged = unchanged_by_heads(client, release, options)
+        if unchanged is not None:
+            return unchanged
     entries = gather_entries(client, release, options, notify)
+    tags = _tags(release)
+    if options.upsert:
+        return upsert_list(
+            client,
+            release.target,
+            entries,
+            list_format=options.list_format,
+            annotations=dict(release.annotations),
+            extra_tags=tags[1:],
+            notify=notify,
+            progress=progress,
+        )
     return push_list(
         client,
         release.target,
         entries,
         list_format=options.list_format,
         annotations=release.annotations,
-        extra_tags=_tags(release)[1:],
+        extra_tags=tags[1:],
         notify=notify,
         progress=progress,
     )
+
+
+def unchanged_by_heads(
+    client: RegistryClient, release: Release, options: ReleaseOptions
+) -> PushResult | None:
+    """The cheap way to find that nothing changed: when every tag holds the same list and
+    every source, by HEAD, is one of its children, rebuild the list from its own
+    descriptors. Same digest: unchanged, found without downloading any source (Docker Hub
+    counts GETs, not HEADs). Anything else: None, and the full path decides."""
+    if any(s.local_path is not None for s in release.sources):
+        return None
+    tags = _tags(release)
+    infos = [client.head_manifest(t) for t in tags]
+    if any(i is None or i.media_type not in LIST_MEDIA_TYPES for i in infos):
+        return None
+    digests = {i.digest for i in infos if i is not None}
+    if len(digests) != 1:
+        return None
+    digest = digests.pop()
+    current = client.get_manifest(
+        Reference(release.target.domain, release.target.path, None, digest)
+    )
+    by_digest = {d.digest: d for d in current.children}
+    descriptors = []
+    for source in release.sources:
+        ref = source.reference()
+        if ref.digest is None:
+            info = client.head_manifest(ref)
+            if info is None:
+                return None
+            child = by_digest.get(info.digest)
+        else:
+            child = by_digest.get(ref.digest)
+        if child is None or child.platform is None:
+            return None
+        if source.platform is not None and not platforms_match(child.platform, source.platform):
+            return None
+        if any((child.annotations or {}).get(k) != v for k, v in source.annotations.items()):
+            return None
+        descriptors.append(child)
+    document = list_document(descriptors, options.list_format, release.annotations)
+    if document.digest != digest:
+        return None
+    return PushResult(tags[0], digest, document.media_type, (), tuple(tags), unchanged=True)
 
 
 def _tags(release: Release) -> list[Reference]:

@@ -1,0 +1,153 @@
+"""Replace the entries of some platforms in the list a tag already holds, keeping the
+others, so each per-arch job can update its own entry of a shared tag.
+
+Registries have no conditional PUT, so this is an optimistic compare-and-swap: read the
+tag, merge, check the tag did not move just before writing, write, then (after a short
+settle time) check the new entries are still there; if another writer raced us, merge
+again. Bounded attempts with jitter."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from manifestor.assemble import ListEntry, ListFormat
+from manifestor.errors import ManifestFormatError
+from manifestor.oci import LIST_MEDIA_TYPES
+from manifestor.platform import platforms_match
+from manifestor.pool import map_bounded
+from manifestor.publish import Progress, PushResult, TagMovedError, push_list
+from manifestor.reference import Reference
+from manifestor.registry import ManifestInfo, RegistryClient
+
+Notify = Callable[[str], None]
+SUBJECT_KEY = "vnd.docker.reference.digest"
+
+
+@dataclass(frozen=True)
+class UpsertPolicy:
+    attempts: int = 6
+    settle: float = 0.5
+    jitter: float = 0.3
+
+
+def merge_by_platform(current: Sequence[ListEntry], fresh: Sequence[ListEntry]) -> list[ListEntry]:
+    """`current` with each platform of `fresh` replaced in place (`arm64` matches
+    `arm64/v8`), new platforms appended, and attestations of replaced images dropped."""
+    merged = list(current)
+    for new in (e for e in fresh if not e.is_attestation):
+        assert new.platform is not None
+        same = [
+            i
+            for i, old in enumerate(merged)
+            if not old.is_attestation
+            and old.platform is not None
+            and platforms_match(old.platform, new.platform)
+            and old.platform.os_version == new.platform.os_version
+        ]
+        if same:
+            merged[same[0]] = new
+            merged = [e for i, e in enumerate(merged) if i not in same[1:]]
+        else:
+            merged.append(new)
+    merged.extend(e for e in fresh if e.is_attestation)
+    images = {e.manifest.digest for e in merged if not e.is_attestation}
+    kept = [e for e in merged if not e.is_attestation or _subject_kept(e, images)]
+    unique: dict[str, ListEntry] = {}
+    for entry in kept:
+        unique.setdefault(entry.manifest.digest, entry)
+    return list(unique.values())
+
+
+def _subject_kept(attestation: ListEntry, images: set[str]) -> bool:
+    subject = attestation.annotations.get(SUBJECT_KEY)
+    return subject is None or subject in images
+
+
+def upsert_list(
+    client: RegistryClient,
+    target: Reference,
+    fresh: Sequence[ListEntry],
+    *,
+    list_format: ListFormat = "auto",
+    annotations: dict[str, str] | None = None,
+    extra_tags: Sequence[Reference] = (),
+    notify: Notify | None = None,
+    progress: Progress | None = None,
+    policy: UpsertPolicy | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> PushResult:
+    """Merge `fresh` into the list at `target` and push, retrying when raced."""
+    policy = policy or UpsertPolicy()
+    for attempt in range(1, policy.attempts + 1):
+        info = client.head_manifest(target)
+        current = current_entries(client, target, info)
+        merged = merge_by_platform(current, fresh)
+        try:
+            result = push_list(
+                client,
+                target,
+                merged,
+                list_format=list_format,
+                annotations=annotations,
+                extra_tags=extra_tags,
+                notify=notify,
+                progress=progress,
+                expect_current=info.digest if info else None,
+            )
+        except TagMovedError:
+            if notify:
+                notify(f"{target} moved before the write (attempt {attempt}); merging again")
+            sleep(random.uniform(0, policy.jitter))
+            continue
+        if result.unchanged:
+            return result
+        sleep(policy.settle + random.uniform(0, policy.jitter))
+        if _still_holds(client, target, fresh):
+            return result
+        if notify:
+            notify(f"{target} was rewritten by another writer (attempt {attempt}); merging again")
+    raise TagMovedError(
+        f"{target} kept changing under concurrent writers; gave up after {policy.attempts} attempts"
+    )
+
+
+def current_entries(
+    client: RegistryClient, target: Reference, info: ManifestInfo | None
+) -> list[ListEntry]:
+    """The entries of the list the tag holds now (none if there is no such tag)."""
+    if info is None:
+        return []
+    at = Reference(target.domain, target.path, None, info.digest)
+    current = client.get_manifest(at)
+    if current.media_type not in LIST_MEDIA_TYPES:
+        raise ManifestFormatError(
+            f"{target} holds a single image, not a list; refusing to merge into it"
+        )
+    children = current.children
+    manifests = map_bounded(
+        lambda d: client.get_manifest(Reference(target.domain, target.path, None, d.digest)),
+        list(children),
+        lambda d: target.registry,
+    )
+    return [
+        ListEntry(
+            Reference(target.domain, target.path, None, d.digest),
+            manifest,
+            d.platform,
+            dict(d.annotations or {}),
+            fetched=True,
+        )
+        for d, manifest in zip(children, manifests, strict=True)
+    ]
+
+
+def _still_holds(client: RegistryClient, target: Reference, fresh: Sequence[ListEntry]) -> bool:
+    info = client.head_manifest(target)
+    if info is None:
+        return False
+    now = client.get_manifest(Reference(target.domain, target.path, None, info.digest))
+    present = {d.digest for d in now.children}
+    return all(e.manifest.digest in present for e in fresh if not e.is_attestation)
