@@ -6,7 +6,10 @@ mistake caught by the argument parser, becomes one line on stderr and its exit c
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +37,7 @@ from manifestor.lists import (
     remove_lists,
     stored_entries_to_push,
 )
+from manifestor.login import remove_credentials, store_credentials
 from manifestor.platform import parse_platform
 from manifestor.progress import terminal_progress, wants_progress
 from manifestor.publish import PushResult, check_entries, plan_steps
@@ -43,6 +47,7 @@ from manifestor.release import ReleaseOptions, plan_release, publish_release
 from manifestor.render import list_view, manifest_view, verbose_view
 from manifestor.spec import Release, expand_template, load_spec, parse_source_argument
 from manifestor.store import ManifestStore
+from manifestor.verify import VerifyReport, verify_list
 
 # click >= 8.2 signals "no arguments: show the help" with this usage error.
 _NO_ARGS_IS_HELP: type[Exception] | tuple[()] = getattr(_click_errors, "NoArgsIsHelpError", ())
@@ -79,10 +84,24 @@ class GlobalOptions:
     def store(self) -> ManifestStore:
         return ManifestStore(self.config_dir)
 
-    def client(self, insecure: bool) -> RegistryClient:
-        return RegistryClient(
-            keychain=Keychain(self.config_dir), insecure=insecure, certs_dir=self.certs_dir
+    def client(
+        self,
+        insecure: bool,
+        username: str | None = None,
+        password: str | None = None,
+        registry: str | None = None,
+    ) -> RegistryClient:
+        """A client whose credentials come from the Docker config, or from explicit ones:
+        the arguments, else MANIFESTOR_USERNAME / MANIFESTOR_PASSWORD (for CI), which apply
+        to MANIFESTOR_REGISTRY only when that is set."""
+        if username is None:
+            username = os.environ.get("MANIFESTOR_USERNAME") or None
+            password = os.environ.get("MANIFESTOR_PASSWORD") if username else None
+            registry = os.environ.get("MANIFESTOR_REGISTRY") or None
+        keychain = Keychain(
+            self.config_dir, username=username, password=password, explicit_for=registry
         )
+        return RegistryClient(keychain=keychain, insecure=insecure, certs_dir=self.certs_dir)
 
 
 def _version(value: bool) -> None:
@@ -576,6 +595,114 @@ def remove(
         _print_error(message)
     if failures:
         raise typer.Exit(1)
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    reference: Annotated[str, typer.Argument(metavar="REF", help="The published list to check.")],
+    platforms: Annotated[
+        str | None,
+        typer.Option("--platforms", help="Platforms that must be present, comma-separated."),
+    ] = None,
+    allow_attestations: Annotated[
+        bool,
+        typer.Option("--allow-attestations", help="Accept unknown/unknown attestation entries."),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    insecure: InsecureOption = False,
+) -> None:
+    """Check a published list: every child resolves, each image's config matches its
+    platform, the expected platforms are present, no stray attestations. Exit 1 on any
+    failure."""
+    opts = _options(ctx)
+    ref = parse_reference(reference)
+    expected = _platforms([platforms]) if platforms else ()
+    with opts.client(insecure) as client:
+        report = verify_list(client, ref, expected=expected, allow_attestations=allow_attestations)
+    if as_json:
+        _out(json.dumps(report.to_json(), indent=2) + "\n")
+    else:
+        _out(_verify_text(report))
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _verify_text(report: VerifyReport) -> str:
+    lines = [f"{report.ref}  {report.digest}  {report.media_type}"]
+    for child in report.children:
+        claimed = "attestation" if child.attestation else str(child.claimed or "-")
+        config = f"config {child.actual}" if child.actual else ""
+        mark = "ok  " if child.ok else "FAIL"
+        lines.append(f"  {mark} {claimed:<22} {child.digest}  {config}".rstrip())
+        lines.extend(f"       {problem}" for problem in child.problems)
+    lines.extend(f"  FAIL {problem}" for problem in report.problems)
+    lines.append("verified: ok" if report.ok else "verified: FAILED")
+    return "\n".join(lines) + "\n"
+
+
+@app.command()
+def login(
+    ctx: typer.Context,
+    registry: Annotated[
+        str, typer.Argument(metavar="REGISTRY", help="host[:port]; docker.io for Docker Hub.")
+    ],
+    username: Annotated[str | None, typer.Option("--username", "-u", help="User name.")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from stdin.")
+    ] = False,
+    insecure: InsecureOption = False,
+) -> None:
+    """Check credentials against a registry, then store them like `docker login` does
+    (the configured credential helper, else config.json auths, mode 0600)."""
+    opts = _options(ctx)
+    domain = _registry_domain(registry)
+    username = username or os.environ.get("MANIFESTOR_USERNAME") or None
+    if password_stdin:
+        password = sys.stdin.read().rstrip("\r\n")
+    else:
+        password = os.environ.get("MANIFESTOR_PASSWORD") or ""
+    if not username or not password:
+        raise UsageError(
+            "login needs --username and --password-stdin (or MANIFESTOR_USERNAME and "
+            "MANIFESTOR_PASSWORD)"
+        )
+    with opts.client(insecure, username, password, domain) as client:
+        scheme = client.check_credentials(domain)
+    if scheme == "none":
+        _say(f"note: {domain} asks for no authentication; storing the credentials anyway")
+    where = store_credentials(opts.config_dir, domain, username, password)
+    _say(f"credentials for {domain} stored in {where}")
+    typer.echo("Login Succeeded")
+
+
+@app.command()
+def logout(
+    ctx: typer.Context,
+    registry: Annotated[str, typer.Argument(metavar="REGISTRY")],
+) -> None:
+    """Remove stored credentials for a registry."""
+    domain = _registry_domain(registry)
+    if remove_credentials(_options(ctx).config_dir, domain):
+        typer.echo(f"Removing login credentials for {domain}")
+    else:
+        _say(f"not logged in to {domain}")
+
+
+def _registry_domain(text: str) -> str:
+    """`host[:port]`, also accepting a URL or docker's Hub spellings."""
+    text = text.strip().removeprefix("https://").removeprefix("http://").split("/", 1)[0]
+    if not text:
+        raise UsageError("a registry host is required, e.g. registry.example.com:5000")
+    if text in HUB_NAMES:
+        return "docker.io"
+    if not _HOST.fullmatch(text):
+        raise UsageError(f"invalid registry {text!r}: expected host[:port]")
+    return text
+
+
+HUB_NAMES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+_HOST = re.compile(r"([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:]+\])(:[0-9]+)?")
 
 
 @app.command("ls")

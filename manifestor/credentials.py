@@ -102,8 +102,11 @@ class Keychain:
         password: str | None = None,
         environ: Mapping[str, str] | None = None,
         helper_timeout: float = 30.0,
+        explicit_for: str | None = None,
     ) -> None:
+        """`username`/`password` win for every registry, or only for `explicit_for`."""
         self._environ: Mapping[str, str] = os.environ if environ is None else environ
+        self._explicit_key = credential_key(explicit_for) if explicit_for else None
         directory = docker_config_dir(self._environ) if config_dir is None else Path(config_dir)
         self._config_file = directory / "config.json"
         self._helper_timeout = helper_timeout
@@ -121,9 +124,9 @@ class Keychain:
 
     def resolve(self, registry: str) -> Credential | None:
         """Credentials for `registry` (a reference's domain), or None for anonymous."""
-        if self._explicit is not None:
-            return self._explicit
         key = credential_key(registry)
+        if self._explicit is not None and self._explicit_key in (None, key):
+            return self._explicit
         with self._lock:
             if key not in self._cache:
                 try:
@@ -313,17 +316,23 @@ def _helper_program(name: str) -> str:
     return _HELPER_PREFIX + name
 
 
-def _run_helper(
-    name: str, key: str, environ: Mapping[str, str], timeout: float
-) -> Credential | None:
+def call_helper(
+    name: str,
+    action: str,
+    payload: bytes,
+    environ: Mapping[str, str] | None = None,
+    timeout: float = 30.0,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run `docker-credential-<name> <action>` (get, store, erase) with `payload` on stdin."""
+    environ = os.environ if environ is None else environ
     program = _helper_program(name)
     executable = shutil.which(program, path=environ.get("PATH", os.defpath))
     if executable is None:
         raise CredentialsError(f"{program} not found on PATH")
     try:
-        done = subprocess.run(
-            [executable, "get"],
-            input=key.encode("utf-8"),  # no trailing newline: helpers read it verbatim
+        return subprocess.run(
+            [executable, action],
+            input=payload,
             capture_output=True,
             timeout=timeout,
             env=dict(environ),
@@ -334,14 +343,25 @@ def _run_helper(
         raise CredentialsError(f"{program} timed out after {timeout:g}s") from None
     except OSError as err:
         raise CredentialsError(f"{program} could not be run: {err.strerror}") from None
+
+
+def helper_failure(name: str, done: subprocess.CompletedProcess[bytes]) -> CredentialsError:
+    # stderr only: on failure some helpers print what they were given to stdout.
+    return CredentialsError(
+        f"{_helper_program(name)} exited with status {done.returncode}{_first_line(done.stderr)}"
+    )
+
+
+def _run_helper(
+    name: str, key: str, environ: Mapping[str, str], timeout: float
+) -> Credential | None:
+    # The key goes without a trailing newline: helpers read it verbatim.
+    done = call_helper(name, "get", key.encode("utf-8"), environ, timeout)
     if done.returncode != 0:
         if done.stdout.decode("utf-8", "replace").strip() == _HELPER_NOT_FOUND:
             return None
-        # stderr only: on failure some helpers print what they were given to stdout.
-        raise CredentialsError(
-            f"{program} exited with status {done.returncode}{_first_line(done.stderr)}"
-        )
-    return _parse_helper_output(done.stdout, program)
+        raise helper_failure(name, done)
+    return _parse_helper_output(done.stdout, _helper_program(name))
 
 
 def _first_line(stream: bytes) -> str:

@@ -262,3 +262,13 @@ def _malformed(text: str, detail: str) -> InvalidPlatformError:
     return InvalidPlatformError(
         f"invalid platform {_quote(text)}: {detail}; expected {PLATFORM_FORM}, e.g. linux/arm64/v8"
     )
+
+
+def config_agrees(config: Platform, claimed: Platform) -> bool:
+    """Does an image's config platform agree with the platform claimed for it?
+
+    A config without a variant does not contradict a claimed one (arm64 images rarely
+    record "v8"); a different os, architecture or variant does."""
+    if config.variant is None:
+        config = Platform(config.os, config.architecture, claimed.variant)
+    return platforms_match(config, claimed)

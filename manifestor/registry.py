@@ -186,6 +186,28 @@ class RegistryClient:
                 )
         return response
 
+    def check_credentials(self, domain: str) -> str:
+        """Prove the keychain's credentials for `domain` are accepted, the way `docker
+        login` does. Returns the scheme used: "basic", "bearer", or "none" when the
+        registry asks for no authentication."""
+        endpoint = self._endpoint(domain)
+        scheme = endpoint.auth.scheme
+        if scheme is None:
+            return "none"
+        # Bearer: the token server checks the password while issuing a scope-less token.
+        value = endpoint.auth.authorization([])
+        if scheme == "basic":
+            response = self.transport.request(
+                "GET", endpoint.base_url + "/v2/", authorization=value
+            )
+            if response.status != 200:
+                raise UnauthorizedError(
+                    f"registry {domain} rejected the credentials (HTTP {response.status}); "
+                    "check the username and password",
+                    status=response.status,
+                )
+        return scheme
+
     def _repo_path(self, repo: Reference, *parts: str) -> str:
         return "/v2/" + repo.path + "/" + "/".join(parts)
 

@@ -19,7 +19,7 @@ from manifestor.assemble import (
 from manifestor.errors import NotFoundError, PlatformMismatchError, UsageError
 from manifestor.layout import LocalImage, open_local_images
 from manifestor.oci import LIST_MEDIA_TYPES, Manifest
-from manifestor.platform import Platform, platforms_match
+from manifestor.platform import Platform, config_agrees, platforms_match
 from manifestor.pool import map_bounded
 from manifestor.publish import Progress, PushResult, check_entries, plan_steps, push_list
 from manifestor.reference import Reference
@@ -230,7 +230,7 @@ def _with_stated_platform(
         images = chosen[:1]
     entry = images[0]
     actual = entry.platform
-    if actual is not None and not _agrees(actual, stated):
+    if actual is not None and not config_agrees(actual, stated):
         raise PlatformMismatchError(
             f"{label} was given as {stated} but its image config says {actual}: "
             "an image built on the wrong host? refusing to publish it"
@@ -243,11 +243,3 @@ def _with_stated_platform(
         stated.os_features or (actual.os_features if actual else ()),
     )
     return [replace(entry, platform=merged)]
-
-
-def _agrees(actual: Platform, stated: Platform) -> bool:
-    # A config without a variant does not contradict a stated variant (many arm64 images
-    # omit "v8"); a config that names a different one does.
-    if actual.variant is None:
-        return platforms_match(replace(actual, variant=stated.variant), stated)
-    return platforms_match(actual, stated)

@@ -1,0 +1,109 @@
+"""`login` and `logout`: check credentials against the registry, then keep them where the
+docker CLI keeps them — the configured credential store (credHelpers / credsStore), else
+`auths` in config.json — written atomically with mode 0600, so the next manifestor or
+docker command uses them."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from manifestor.credentials import (
+    call_helper,
+    credential_key,
+    docker_config_dir,
+    helper_failure,
+)
+from manifestor.errors import CredentialsError
+
+
+def store_credentials(
+    config_dir: str | os.PathLike[str] | None, registry: str, username: str, password: str
+) -> str:
+    """Save credentials for `registry`; returns where they went, for the user."""
+    path = _config_path(config_dir)
+    config = _read(path)
+    key = credential_key(registry)
+    helper = _helper_for(config, key)
+    auths = config.setdefault("auths", {})
+    if helper:
+        payload = json.dumps({"ServerURL": key, "Username": username, "Secret": password})
+        done = call_helper(helper, "store", payload.encode())
+        if done.returncode != 0:
+            raise helper_failure(helper, done)
+        auths[key] = {}  # what docker writes: the secret lives in the helper
+        where = f"docker-credential-{helper}"
+    else:
+        token = base64.b64encode(f"{username}:{password}".encode()).decode()
+        auths[key] = {"auth": token}
+        where = str(path)
+    _write(path, config)
+    return where
+
+
+def remove_credentials(config_dir: str | os.PathLike[str] | None, registry: str) -> bool:
+    """Forget the credentials for `registry`; False when there were none."""
+    path = _config_path(config_dir)
+    config = _read(path)
+    key = credential_key(registry)
+    helper = _helper_for(config, key)
+    found = key in config.get("auths", {})
+    if helper:
+        done = call_helper(helper, "erase", key.encode())
+        if done.returncode == 0:
+            found = True
+        elif b"credentials not found" not in done.stdout + done.stderr:
+            raise helper_failure(helper, done)
+    if key in config.get("auths", {}):
+        del config["auths"][key]
+        _write(path, config)
+    return found
+
+
+def _config_path(config_dir: str | os.PathLike[str] | None) -> Path:
+    directory = Path(config_dir) if config_dir is not None else docker_config_dir()
+    return directory / "config.json"
+
+
+def _helper_for(config: dict[str, Any], key: str) -> str:
+    helpers = config.get("credHelpers") or {}
+    return str(helpers.get(key, config.get("credsStore") or ""))
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise CredentialsError(f"cannot read {path}: {exc.strerror}") from None
+    if not text.strip():
+        return {}
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CredentialsError(
+            f"{path} is not valid JSON (line {exc.lineno}); fix it first"
+        ) from None
+    if not isinstance(config, dict) or not isinstance(config.get("auths", {}), dict):
+        raise CredentialsError(f"{path} is not a Docker config object; fix it first")
+    return config
+
+
+def _write(path: Path, config: dict[str, Any]) -> None:
+    """Atomic and private: a temp file with mode 0600 in the same directory, renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config.json.")
+    try:
+        with os.fdopen(fd, "w") as out:
+            json.dump(config, out, indent="\t")
+            out.write("\n")
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
