@@ -105,6 +105,7 @@ def push_list(
     notify: Notify | None = None,
     progress: Progress | None = None,
     expect_current: str | None | _Any = ANY,
+    current: Sequence[ManifestInfo | None] | None = None,
 ) -> PushResult:
     """Publish `entries` as one list at `target` (its tag, or its digest), then under
     each of `extra_tags` (same bytes), and read the tag back.
@@ -112,12 +113,14 @@ def push_list(
     Tags that already hold exactly this list are left alone; when all do, nothing is
     written and the result says `unchanged`. With `expect_current` (a digest, or None for
     "no such tag"), the push stops with TagMovedError if the tag holds something else
-    just before the list is written: the compare step of a compare-and-swap."""
+    just before the list is written: the compare step of a compare-and-swap. `current`
+    is what a HEAD of the target and each extra tag just gave, when the caller has it."""
     check_entries(entries)
     descriptors = [e.descriptor for e in entries]
     document = list_document(descriptors, list_format, annotations)
     destinations = [_list_destination(t, document) for t in (target, *extra_tags)]
-    current = [client.head_manifest(d) for d in destinations]
+    if current is None or len(current) != len(destinations):
+        current = [client.head_manifest(d) for d in destinations]
     _check_expected(destinations[0], current[0], expect_current)
     stale = [d for d, info in zip(destinations, current, strict=True) if not _holds(info, document)]
     if not stale:

@@ -23,7 +23,7 @@ from manifestor.platform import Platform, config_agrees, platforms_match
 from manifestor.pool import map_bounded
 from manifestor.publish import Progress, PushResult, check_entries, plan_steps, push_list
 from manifestor.reference import Reference
-from manifestor.registry import RegistryClient
+from manifestor.registry import ManifestInfo, RegistryClient
 from manifestor.spec import Release, SourceSpec
 from manifestor.upsert import upsert_list
 
@@ -91,12 +91,14 @@ def publish_release(
     """Resolve the sources, bring every child into the target repository, PUT the list
     under the target tag and every extra tag, read it back. When the tags already hold
     exactly this list, nothing is written (`unchanged`)."""
+    tags = _tags(release)
+    current = None
     if not options.upsert:
-        unchanged = unchanged_by_heads(client, release, options)
+        current = [client.head_manifest(t) for t in tags]
+        unchanged = unchanged_by_heads(client, release, options, current)
         if unchanged is not None:
             return unchanged
     entries = gather_entries(client, release, options, notify)
-    tags = _tags(release)
     if options.upsert:
         return upsert_list(
             client,
@@ -117,11 +119,15 @@ def publish_release(
         extra_tags=tags[1:],
         notify=notify,
         progress=progress,
+        current=current,
     )
 
 
 def unchanged_by_heads(
-    client: RegistryClient, release: Release, options: ReleaseOptions
+    client: RegistryClient,
+    release: Release,
+    options: ReleaseOptions,
+    infos: Sequence[ManifestInfo | None],
 ) -> PushResult | None:
     """The cheap way to find that nothing changed: when every tag holds the same list and
     every source, by HEAD, is one of its children, rebuild the list from its own
@@ -130,7 +136,6 @@ def unchanged_by_heads(
     if any(s.local_path is not None for s in release.sources):
         return None
     tags = _tags(release)
-    infos = [client.head_manifest(t) for t in tags]
     if any(i is None or i.media_type not in LIST_MEDIA_TYPES for i in infos):
         return None
     digests = {i.digest for i in infos if i is not None}

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from manifestor.errors import InvalidPlatformError, InvalidReferenceError, SpecError, UsageError
-from manifestor.platform import Platform, parse_platform
+from manifestor.platform import Platform, parse_platform, validate_platform
 from manifestor.reference import Reference, parse_reference
 
 LOCAL_PREFIXES = ("oci:", "oci-archive:", "docker-archive:")
@@ -60,8 +60,17 @@ def parse_source_argument(text: str) -> SourceSpec:
     """`SOURCE` or `SOURCE=os/arch[/variant]` (the platform the image must be)."""
     head, sep, tail = text.rpartition("=")
     if sep and "/" in tail and head:
-        return SourceSpec(head, parse_platform(tail))
+        return SourceSpec(head, _known_platform(tail))
     return SourceSpec(text)
+
+
+def _known_platform(text: str) -> Platform:
+    """A platform the user states: parsed, and its os/arch pair checked against the
+    known table as `annotate` does, so a typo (`linux/amr64`) is an error, not a source
+    name that --ignore-missing would quietly skip."""
+    platform = parse_platform(text)
+    validate_platform(platform)
+    return platform
 
 
 def expand_template(template: str, platforms: Sequence[Platform]) -> list[SourceSpec]:
@@ -71,6 +80,7 @@ def expand_template(template: str, platforms: Sequence[Platform]) -> list[Source
         raise UsageError(f"template {template!r} has none of the placeholders OS, ARCH, VARIANT")
     sources = []
     for platform in platforms:
+        validate_platform(platform)
         text = template.replace("OS", platform.os, 1)
         text = text.replace("ARCH", platform.architecture, 1)
         text = text.replace("VARIANT", platform.variant or "", 1)
@@ -203,7 +213,7 @@ _PLATFORM_KEYS = {
 def _platform(file: Path, node: yaml.Node, what: str) -> Platform:
     if isinstance(node, yaml.ScalarNode):
         try:
-            return parse_platform(node.value)
+            return _known_platform(node.value)
         except InvalidPlatformError as exc:
             raise SpecError(f"{_where(file, node)}: {what}: {exc}") from None
     fields = _mapping(file, node, what)
@@ -216,7 +226,7 @@ def _platform(file: Path, node: yaml.Node, what: str) -> Platform:
     if "variant" in fields:
         text += "/" + _string(file, fields["variant"], what + ".variant")
     try:
-        parsed = parse_platform(text)
+        parsed = _known_platform(text)
     except InvalidPlatformError as exc:
         raise SpecError(f"{_where(file, node)}: {what}: {exc}") from None
     version_node = fields.get("os.version") or fields.get("osversion")
