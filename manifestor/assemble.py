@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from manifestor.errors import ManifestFormatError, UsageError
+from manifestor.gojson import go_json
 from manifestor.layout import LocalImage
 from manifestor.oci import (
     DOCKER_LIST,
@@ -30,6 +31,7 @@ from manifestor.registry import RegistryClient
 
 ListFormat = Literal["docker", "oci", "auto"]
 ATTESTATION_TYPE_KEY = "vnd.docker.reference.type"
+ATTESTATION_SUBJECT_KEY = "vnd.docker.reference.digest"
 
 
 @dataclass(frozen=True)
@@ -63,9 +65,22 @@ class ListEntry:
 
     @property
     def is_attestation(self) -> bool:
-        return self.annotations.get(ATTESTATION_TYPE_KEY) == "attestation-manifest" or (
-            self.platform is not None and is_attestation_platform(self.platform)
-        )
+        return is_attestation_descriptor(self.descriptor)
+
+
+def is_attestation_descriptor(descriptor: Descriptor) -> bool:
+    """buildx's attestation manifests: typed by annotation, or `unknown/unknown`."""
+    annotations = descriptor.annotations or {}
+    return annotations.get(ATTESTATION_TYPE_KEY) == "attestation-manifest" or (
+        descriptor.platform is not None and is_attestation_platform(descriptor.platform)
+    )
+
+
+def describes(attestation: Descriptor, images: set[str]) -> bool:
+    """Is this attestation about one of `images` (by digest)? One that names no subject
+    goes with the images as long as there are any."""
+    subject = (attestation.annotations or {}).get(ATTESTATION_SUBJECT_KEY)
+    return subject in images if subject else bool(images)
 
 
 @dataclass(frozen=True)
@@ -110,11 +125,14 @@ def resolve_source(
     if not manifest.is_list:
         config = client.get_blob(ref, manifest.config.digest)
         return [ListEntry(ref, manifest, platform_from_config(config, str(ref)), fetched=True)]
-    wanted = []
-    for child in manifest.children:
-        probe = ListEntry(ref, manifest, child.platform, child.annotations or {})
-        if selection.wants(child.platform, probe.is_attestation):
-            wanted.append(child)
+    wanted = [
+        child
+        for child in manifest.children
+        if selection.wants(child.platform, is_attestation_descriptor(child))
+    ]
+    # An attestation is about one image: keep it only with the image it describes.
+    images = {c.digest for c in wanted if not is_attestation_descriptor(c)}
+    wanted = [c for c in wanted if not is_attestation_descriptor(c) or describes(c, images)]
     if not wanted:
         raise UsageError(f"source list {ref} has no image for the requested platforms")
     children = map_bounded(
@@ -180,14 +198,7 @@ def build_list(
     }
     if annotations:
         body["annotations"] = dict(annotations)
-    return parse_manifest(go_json(body, indent="   "), media_type, "list")
-
-
-def go_json(value: Any, indent: str | None = None) -> bytes:
-    """JSON as Go's encoding/json writes it: UTF-8, and <, >, & escaped."""
-    text = json.dumps(value, ensure_ascii=False, indent=indent)
-    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    return text.encode()
+    return parse_manifest(go_json(body, indent="   ").encode(), media_type, "list")
 
 
 def _by_digest(ref: Reference, digest: str) -> Reference:

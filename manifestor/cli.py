@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -43,7 +44,7 @@ from manifestor.progress import terminal_progress, wants_progress
 from manifestor.publish import PushResult, check_entries, plan_steps
 from manifestor.reference import Reference, parse_reference
 from manifestor.registry import RegistryClient
-from manifestor.release import ReleaseOptions, plan_release, publish_release
+from manifestor.release import ReleaseOptions, plan_release, prepare_release, publish_prepared
 from manifestor.render import list_view, manifest_view, verbose_view
 from manifestor.spec import Release, expand_template, load_spec, parse_source_argument
 from manifestor.store import ManifestStore
@@ -487,19 +488,22 @@ def push(
                 notify=say,
                 progress=bars,
             )
-            _report_unchanged(result)
+            _report_unchanged(result, note)
             lines.append((result.digest, result.target))
         else:
             options = ReleaseOptions(fmt, selection, ignore_missing, upsert)  # type: ignore[arg-type]
-            for release in releases:
-                if dry_run:
+            if dry_run:
+                for release in releases:
                     plan = plan_release(client, release, options, notify=note)
                     _out(list_view(plan.document))
                     for step in plan.steps:
                         _say(f"plan: {step}")
-                    continue
-                result = publish_release(client, release, options, notify=note, progress=bars)
-                _report_unchanged(result)
+                return
+            # Every release is resolved and checked before the first one is written.
+            prepared = [prepare_release(client, r, options, notify=note) for r in releases]
+            for ready in prepared:
+                result = publish_prepared(client, ready, options, notify=note, progress=bars)
+                _report_unchanged(result, note)
                 lines.append((result.digest, result.target))
     if dry_run:
         return
@@ -516,9 +520,9 @@ def push(
             ) from None
 
 
-def _report_unchanged(result: PushResult) -> None:
+def _report_unchanged(result: PushResult, note: Callable[[str], None]) -> None:
     if result.unchanged:
-        _say(f"unchanged: {result.target} already holds this list ({result.digest})")
+        note(f"unchanged: {result.target} already holds this list ({result.digest})")
 
 
 def _releases(

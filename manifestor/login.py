@@ -95,7 +95,9 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def _write(path: Path, config: dict[str, Any]) -> None:
-    """Atomic and private: a temp file with mode 0600 in the same directory, renamed."""
+    """Atomic and private: a temp file with mode 0600 in the same directory, renamed.
+    A config.json that is a symlink (dotfiles) stays one: its target is rewritten."""
+    path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config.json.")
     try:

@@ -92,8 +92,26 @@ class Descriptor:
             urls=tuple(obj.get("urls") or ()),
         )
 
+    def to_ocispec_json(self) -> dict[str, Any]:
+        """Keys in Go's ocispec.Descriptor field order (map keys sorted, as Go does): how
+        docker writes a descriptor into its store and its verbose inspect output."""
+        out: dict[str, Any] = {
+            "mediaType": self.media_type,
+            "digest": self.digest,
+            "size": self.size,
+        }
+        if self.urls:
+            out["urls"] = list(self.urls)
+        if self.annotations:
+            out["annotations"] = dict(sorted(self.annotations.items()))
+        if self.platform is not None:
+            out["platform"] = self.platform.to_json()
+        if self.artifact_type:
+            out["artifactType"] = self.artifact_type
+        return out
+
     def to_json(self) -> dict[str, Any]:
-        """Keys in the order docker and buildkit write them."""
+        """Keys in the order a manifest list's entries have them (docker, buildkit)."""
         out: dict[str, Any] = {"mediaType": self.media_type}
         if self.artifact_type:
             out["artifactType"] = self.artifact_type

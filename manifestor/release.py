@@ -80,6 +80,76 @@ def plan_release(
     return ReleasePlan(release, tuple(entries), document, tuple(steps))
 
 
+@dataclass(frozen=True)
+class PreparedRelease:
+    """A release resolved and checked, ready to write (or found unchanged)."""
+
+    release: Release
+    entries: tuple[ListEntry, ...] = ()
+    current: tuple[ManifestInfo | None, ...] | None = None
+    unchanged: PushResult | None = None
+
+
+def prepare_release(
+    client: RegistryClient,
+    release: Release,
+    options: ReleaseOptions,
+    notify: Notify | None = None,
+) -> PreparedRelease:
+    """Everything up to the first write: the tags' current state, the sources resolved,
+    the entries checked (platforms, duplicates, list type). Preparing every release of a
+    spec before writing any means one bad release stops them all."""
+    tags = _tags(release)
+    current = None
+    if not options.upsert:
+        current = tuple(client.head_manifest(t) for t in tags)
+        unchanged = unchanged_by_heads(client, release, options, current)
+        if unchanged is not None:
+            return PreparedRelease(release, (), current, unchanged)
+    entries = gather_entries(client, release, options, notify)
+    check_entries(entries)
+    list_document([e.descriptor for e in entries], options.list_format, release.annotations)
+    return PreparedRelease(release, tuple(entries), current)
+
+
+def publish_prepared(
+    client: RegistryClient,
+    prepared: PreparedRelease,
+    options: ReleaseOptions,
+    *,
+    notify: Notify | None = None,
+    progress: Progress | None = None,
+) -> PushResult:
+    """Bring every child into the target repository, PUT the list under the target tag
+    and every extra tag, read it back; nothing is written when it is unchanged."""
+    if prepared.unchanged is not None:
+        return prepared.unchanged
+    release = prepared.release
+    extra_tags = _tags(release)[1:]
+    if options.upsert:
+        return upsert_list(
+            client,
+            release.target,
+            prepared.entries,
+            list_format=options.list_format,
+            annotations=dict(release.annotations),
+            extra_tags=extra_tags,
+            notify=notify,
+            progress=progress,
+        )
+    return push_list(
+        client,
+        release.target,
+        prepared.entries,
+        list_format=options.list_format,
+        annotations=release.annotations,
+        extra_tags=extra_tags,
+        notify=notify,
+        progress=progress,
+        current=prepared.current,
+    )
+
+
 def publish_release(
     client: RegistryClient,
     release: Release,
@@ -88,39 +158,9 @@ def publish_release(
     notify: Notify | None = None,
     progress: Progress | None = None,
 ) -> PushResult:
-    """Resolve the sources, bring every child into the target repository, PUT the list
-    under the target tag and every extra tag, read it back. When the tags already hold
-    exactly this list, nothing is written (`unchanged`)."""
-    tags = _tags(release)
-    current = None
-    if not options.upsert:
-        current = [client.head_manifest(t) for t in tags]
-        unchanged = unchanged_by_heads(client, release, options, current)
-        if unchanged is not None:
-            return unchanged
-    entries = gather_entries(client, release, options, notify)
-    if options.upsert:
-        return upsert_list(
-            client,
-            release.target,
-            entries,
-            list_format=options.list_format,
-            annotations=dict(release.annotations),
-            extra_tags=tags[1:],
-            notify=notify,
-            progress=progress,
-        )
-    return push_list(
-        client,
-        release.target,
-        entries,
-        list_format=options.list_format,
-        annotations=release.annotations,
-        extra_tags=tags[1:],
-        notify=notify,
-        progress=progress,
-        current=current,
-    )
+    """Prepare and publish one release (see prepare_release and publish_prepared)."""
+    prepared = prepare_release(client, release, options, notify)
+    return publish_prepared(client, prepared, options, notify=notify, progress=progress)
 
 
 def unchanged_by_heads(

@@ -8,7 +8,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from manifestor.assemble import ListEntry, go_json
+from manifestor.assemble import ListEntry
+from manifestor.gojson import go_json
 from manifestor.oci import DOCKER_MANIFEST, OCI_MANIFEST, Descriptor, Manifest
 
 
@@ -26,7 +27,7 @@ def list_view(manifest: Manifest) -> str:
         body["subject"] = manifest.body["subject"]
     if manifest.annotations:
         body["annotations"] = dict(manifest.annotations)
-    return go_json(body, indent="   ").decode() + "\n"
+    return go_json(body, indent="   ") + "\n"
 
 
 def manifest_view(manifest: Manifest) -> str:
@@ -38,7 +39,7 @@ def entry_object(ref: str, descriptor: Descriptor, manifest: Manifest) -> dict[s
     """docker's `ImageManifest` object: Ref, Descriptor, Raw and the parsed manifest."""
     out: dict[str, Any] = {
         "Ref": ref,
-        "Descriptor": _docker_descriptor(descriptor),
+        "Descriptor": descriptor.to_ocispec_json(),
         "Raw": base64.b64encode(manifest.raw).decode(),
     }
     if manifest.media_type == DOCKER_MANIFEST:
@@ -53,22 +54,6 @@ def verbose_view(entries: Sequence[ListEntry], as_list: bool) -> str:
     objects = [entry_object(str(e.source), e.descriptor, e.manifest) for e in entries]
     value: Any = objects if as_list else objects[0]
     return json.dumps(value, indent="\t", ensure_ascii=False) + "\n"
-
-
-def _docker_descriptor(descriptor: Descriptor) -> dict[str, Any]:
-    # Go's ocispec.Descriptor field order: mediaType, digest, size, urls, annotations, platform
-    out: dict[str, Any] = {
-        "mediaType": descriptor.media_type,
-        "digest": descriptor.digest,
-        "size": descriptor.size,
-    }
-    if descriptor.urls:
-        out["urls"] = list(descriptor.urls)
-    if descriptor.annotations:
-        out["annotations"] = dict(descriptor.annotations)
-    if descriptor.platform is not None:
-        out["platform"] = descriptor.platform.to_json()
-    return out
 
 
 def _ordered(raw: bytes) -> Any:

@@ -30,6 +30,7 @@ from manifestor.errors import (
     ManifestorError,
     StoreError,
 )
+from manifestor.gojson import go_compact, go_json
 from manifestor.oci import DOCKER_MANIFEST, OCI_MANIFEST, Descriptor, parse_manifest, sha256_digest
 from manifestor.platform import Platform
 from manifestor.reference import Reference, parse_reference
@@ -50,18 +51,8 @@ _MAX_NAME_BYTES = 255
 _DIR_MODE = 0o755
 _FILE_MODE = 0o644
 
-# A JSON string, or a run of whitespace outside strings (Go's json.Compact drops those).
-_STRING_OR_SPACE = re.compile(r'("(?:[^"\\]|\\.)*")|[ \t\n\r]+')
+# Whitespace between JSON tokens, skipped when reading an entry's members.
 _SPACE = re.compile(r"[ \t\n\r]*")
-# Go's encoder escapes these for safe embedding in HTML; they occur only inside strings.
-_GO_ESCAPES = {
-    "<": "\\u003c",
-    ">": "\\u003e",
-    "&": "\\u0026",
-    "\u2028": "\\u2028",
-    "\u2029": "\\u2029",
-}
-_GO_ESCAPE = re.compile("[<>&\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -466,12 +457,12 @@ def _entry_json(entry: StoredEntry, list_name: str, order: int | None) -> bytes:
             f"{manifest.media_type}"
         )
     members = [
-        f'"Ref":{_go_json(entry.ref)}',
-        f'"Descriptor":{_go_json(_descriptor_json(descriptor))}',
+        f'"Ref":{go_json(entry.ref)}',
+        f'"Descriptor":{go_json(descriptor.to_ocispec_json())}',
         f'"Raw":"{base64.b64encode(entry.raw).decode("ascii")}"',
         # Go re-emits the manifest's own bytes compacted, keeping its key order.
-        f'"{payload_key}":{_go_compact(text)}',
-        f'"{LIST_KEY}":{_go_json(list_name)}',
+        f'"{payload_key}":{go_compact(text)}',
+        f'"{LIST_KEY}":{go_json(list_name)}',
     ]
     if order is not None:
         members.append(f'"{ORDER_KEY}":{order}')
@@ -487,36 +478,6 @@ def _check_stored_ref(ref: str, what: str) -> None:
         raise StoreError(f"{what}: {exc}") from None
     if normalised != ref:
         raise StoreError(f"{what}: not a normalised reference (expected {normalised})")
-
-
-def _descriptor_json(descriptor: Descriptor) -> dict[str, Any]:
-    """Keys in ocispec.Descriptor's field order, which is how Go marshals it."""
-    out: dict[str, Any] = {
-        "mediaType": descriptor.media_type,
-        "digest": descriptor.digest,
-        "size": descriptor.size,
-    }
-    if descriptor.urls:
-        out["urls"] = list(descriptor.urls)
-    if descriptor.annotations:
-        out["annotations"] = dict(sorted(descriptor.annotations.items()))  # Go sorts map keys
-    if descriptor.platform is not None:
-        out["platform"] = descriptor.platform.to_json()
-    if descriptor.artifact_type:
-        out["artifactType"] = descriptor.artifact_type
-    return out
-
-
-def _go_json(value: object) -> str:
-    return _go_escape(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
-
-
-def _go_compact(text: str) -> str:
-    return _go_escape(_STRING_OR_SPACE.sub(lambda m: m.group(1) or "", text))
-
-
-def _go_escape(text: str) -> str:
-    return _GO_ESCAPE.sub(lambda m: _GO_ESCAPES[m.group()], text)
 
 
 # --- reading: current, pre-Raw and legacy docker formats --------------------------------

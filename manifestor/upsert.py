@@ -18,7 +18,7 @@ from manifestor.errors import ManifestFormatError
 from manifestor.oci import LIST_MEDIA_TYPES
 from manifestor.platform import platforms_match
 from manifestor.pool import map_bounded
-from manifestor.publish import Progress, PushResult, TagMovedError, push_list
+from manifestor.publish import Progress, PushResult, ReadBackError, TagMovedError, push_list
 from manifestor.reference import Reference
 from manifestor.registry import ManifestInfo, RegistryClient
 
@@ -79,27 +79,31 @@ def upsert_list(
     policy: UpsertPolicy | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> PushResult:
-    """Merge `fresh` into the list at `target` and push, retrying when raced."""
+    """Merge `fresh` into the list at `target` and push, retrying when raced. The
+    list's index annotations are kept; `annotations` add to or override them."""
     policy = policy or UpsertPolicy()
     for attempt in range(1, policy.attempts + 1):
         info = client.head_manifest(target)
-        current = current_entries(client, target, info)
+        current, kept = _current_list(client, target, info)
         merged = merge_by_platform(current, fresh)
+        if list_format == "docker":
+            kept = {}  # asked for a Docker list, which cannot carry index annotations
         try:
             result = push_list(
                 client,
                 target,
                 merged,
                 list_format=list_format,
-                annotations=annotations,
+                annotations={**kept, **(annotations or {})},
                 extra_tags=extra_tags,
                 notify=notify,
                 progress=progress,
                 expect_current=info.digest if info else None,
             )
-        except TagMovedError:
+        except (TagMovedError, ReadBackError):
+            # Moved just before the write, or overwritten right after it: another writer.
             if notify:
-                notify(f"{target} moved before the write (attempt {attempt}); merging again")
+                notify(f"{target} moved under this write (attempt {attempt}); merging again")
             sleep(random.uniform(0, policy.jitter))
             continue
         if result.unchanged:
@@ -118,8 +122,15 @@ def current_entries(
     client: RegistryClient, target: Reference, info: ManifestInfo | None
 ) -> list[ListEntry]:
     """The entries of the list the tag holds now (none if there is no such tag)."""
+    return _current_list(client, target, info)[0]
+
+
+def _current_list(
+    client: RegistryClient, target: Reference, info: ManifestInfo | None
+) -> tuple[list[ListEntry], dict[str, str]]:
+    """The entries and the index annotations of the list the tag holds now."""
     if info is None:
-        return []
+        return [], {}
     at = Reference(target.domain, target.path, None, info.digest)
     current = client.get_manifest(at)
     if current.media_type not in LIST_MEDIA_TYPES:
@@ -132,7 +143,7 @@ def current_entries(
         list(children),
         lambda d: target.registry,
     )
-    return [
+    entries = [
         ListEntry(
             Reference(target.domain, target.path, None, d.digest),
             manifest,
@@ -142,6 +153,7 @@ def current_entries(
         )
         for d, manifest in zip(children, manifests, strict=True)
     ]
+    return entries, dict(current.annotations)
 
 
 def _still_holds(client: RegistryClient, target: Reference, fresh: Sequence[ListEntry]) -> bool:

@@ -5,7 +5,7 @@ arm64 is caught), the expected platforms are all there, no stray attestations.""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from manifestor.assemble import ATTESTATION_TYPE_KEY, platform_from_config
 from manifestor.errors import ManifestorError, NotFoundError
@@ -19,6 +19,8 @@ from manifestor.platform import (
 from manifestor.pool import map_bounded
 from manifestor.reference import Reference
 from manifestor.registry import RegistryClient
+
+SUBJECT_KEY = "vnd.docker.reference.digest"  # the image an attestation is about
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ def verify_list(
             lambda d: _check_child(client, repo, d), list(top.children), lambda d: ref.registry
         )
     )
+    children = _flag_stray_attestations(top.children, children)
     problems = list(_missing(expected, [c.claimed for c in children if not c.attestation]))
     attestations = [c for c in children if c.attestation]
     if attestations and not allow_attestations:
@@ -111,6 +114,22 @@ def verify_list(
                     f"two entries for {first.claimed}: {first.digest} and {second.digest}"
                 )
     return VerifyReport(ref, top.digest, top.media_type, children, tuple(problems))
+
+
+def _flag_stray_attestations(
+    descriptors: Sequence[Descriptor], children: Sequence[ChildReport]
+) -> tuple[ChildReport, ...]:
+    """An attestation whose subject image is not in the list is stray, even when
+    attestations are allowed."""
+    images = {c.digest for c in children if not c.attestation}
+    out = []
+    for descriptor, child in zip(descriptors, children, strict=True):
+        subject = (descriptor.annotations or {}).get(SUBJECT_KEY)
+        if child.attestation and subject and subject not in images:
+            problem = f"attestation for {subject}, which is not in the list"
+            child = replace(child, problems=(*child.problems, problem))
+        out.append(child)
+    return tuple(out)
 
 
 def _missing(expected: Sequence[Platform], present: Sequence[Platform | None]) -> list[str]:

@@ -29,6 +29,10 @@ class _Server(ThreadingHTTPServer):
         self.server_name, self.server_port = self.server_address[:2]
 
     def process_request(self, request, client_address) -> None:  # type: ignore[override]
+        # Headers and body go out in separate writes; without TCP_NODELAY, Nagle holds
+        # the body until the client's delayed ACK (40 ms) on every kept-alive request,
+        # which a real registry (one write) never costs.
+        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self.live_lock:
             self.live.add(request)
         super().process_request(request, client_address)
