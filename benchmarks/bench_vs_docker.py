@@ -1,4 +1,5 @@
-"""Side-by-side benchmark: `docker manifest create + push` against `manifestor create + push`.
+"""Side-by-side benchmark: `docker manifest create + push` against `manifestor create + push`
+and against manifestor's one-shot `manifestor push TARGET SOURCE...`.
 
 Usage:  .venv/bin/python benchmarks/bench_vs_docker.py [--runs 5] [--latency 0.020]
 
@@ -6,9 +7,11 @@ Starts its own docker-registry (the test rig's RegistryProcess, plain HTTP on lo
 pushes 8 tiny per-arch images into one repository, and puts the rig's FaultProxy in front
 of it, adding --latency seconds to every request and to every new connection (a registry
 one ocean away). Each tool then makes and pushes an 8-entry list through the proxy, --runs
-times, each run with a fresh DOCKER_CONFIG and a fresh list tag. For each phase it records
-the wall time of the subprocess and the requests (by method) and TCP connections the proxy
-saw, and prints medians, the manifestor/docker ratio and the targets from the issue.
+times, each run with a fresh DOCKER_CONFIG and a fresh list tag: docker and manifestor in
+two processes (create, then push), manifestor's one-shot form in one (push with the same
+sources, in the same order). For each process it records the wall time and the requests
+(by method) and TCP connections the proxy saw, and prints medians, each manifestor form's
+ratio to docker and the targets from the issue for both forms.
 
 It installs nothing. Without docker-registry it stops; without the docker CLI it measures
 manifestor alone and says so. It prints figures; it asserts nothing about time.
@@ -54,6 +57,7 @@ REQUEST_TARGET = 2 * N + 3
 TIME_TARGET = 0.3
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+ONE_SHOT = "one-shot"  # the row of `manifestor push TARGET SOURCE...`
 
 
 @dataclass
@@ -69,22 +73,34 @@ class Phase:
 
 @dataclass
 class Run:
-    create: Phase
+    create: Phase | None  # None for the one-shot form: one process, counted as its push
     push: Phase
     digest: str
     list_bytes: bytes
 
     @property
+    def phases(self) -> list[Phase]:
+        return [p for p in (self.create, self.push) if p is not None]
+
+    @property
     def seconds(self) -> float:
-        return self.create.seconds + self.push.seconds
+        return sum(p.seconds for p in self.phases)
+
+    @property
+    def total_requests(self) -> int:
+        return sum(p.total_requests for p in self.phases)
 
 
 @dataclass
 class Tool:
-    name: str
-    create: list[str]  # argv prefix; the list name and sources are appended
-    push: list[str]  # argv prefix; the list name is appended
+    name: str  # also part of the list tag, so tag-safe
+    create: list[str] | None  # argv prefix; the list name and sources are appended
+    push: list[str]  # argv prefix; the list name, and without create the sources, appended
     runs: list[Run] = field(default_factory=list)
+
+    @property
+    def one_shot(self) -> bool:
+        return self.create is None
 
 
 def clean_environment(config_dir: Path) -> dict[str, str]:
@@ -122,8 +138,12 @@ def one_run(tool: Tool, proxy: FaultProxy, client: RigClient, tag: str, sources:
     with tempfile.TemporaryDirectory(prefix=f"bench-{tool.name}-") as config:
         env = clean_environment(Path(config))
         name = f"{proxy.host}/{REPO}:{tag}"
-        create, _ = measure(proxy, [*tool.create, name, *sources], env)
-        push, out = measure(proxy, [*tool.push, name], env)
+        create = None
+        if tool.create is None:
+            push, out = measure(proxy, [*tool.push, name, *sources], env)
+        else:
+            create, _ = measure(proxy, [*tool.create, name, *sources], env)
+            push, out = measure(proxy, [*tool.push, name], env)
     digest = out.strip().splitlines()[-1]
     served = client.get_manifest(REPO, tag, accept=(DOCKER_LIST, OCI_INDEX))
     if served.status_code != 200 or served.headers.get("Docker-Content-Digest") != digest:
@@ -133,6 +153,14 @@ def one_run(tool: Tool, proxy: FaultProxy, client: RigClient, tag: str, sources:
     if len(served.json()["manifests"]) != N:
         sys.exit(f"bench: {tool.name}'s list has {len(served.json()['manifests'])} entries")
     return Run(create, push, digest, served.content)
+
+
+def progress_line(i: int, warmup: int, tool: Tool, run: Run) -> str:
+    create = "" if run.create is None else f" create {run.create.seconds:.3f}s"
+    return (
+        f"  {'warm-up' if i < warmup else 'run'} {i} {tool.name:<10}{create}"
+        f" push {run.push.seconds:.3f}s"
+    )
 
 
 def startup(argv: list[str], runs: int) -> float:
@@ -172,9 +200,138 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
 
+def creates(tool: Tool) -> list[Phase]:
+    return [r.create for r in tool.runs if r.create is not None]
+
+
+def pushes(tool: Tool) -> list[Phase]:
+    return [r.push for r in tool.runs]
+
+
+def phase_seconds(tool: Tool) -> tuple[float | None, float, float]:
+    """Median create, push and total seconds; no create for the one-shot form."""
+    create = median(p.seconds for p in creates(tool)) if not tool.one_shot else None
+    return create, median(p.seconds for p in pushes(tool)), median(r.seconds for r in tool.runs)
+
+
+def cell(value: float | None, width: int, suffix: str = "") -> str:
+    text = "-" if value is None else f"{value:.{2 if suffix else 3}f}{suffix}"
+    return f"{text:>{width}}"
+
+
+def table_row(tool: Tool) -> str:
+    create, push, total = phase_seconds(tool)
+    requests = " / ".join(
+        [
+            "-" if tool.one_shot else count(p.total_requests for p in creates(tool)),
+            count(p.total_requests for p in pushes(tool)),
+            count(r.total_requests for r in tool.runs),
+        ]
+    )
+    connections = " / ".join(
+        [
+            "-" if tool.one_shot else count(p.connections for p in creates(tool)),
+            count(p.connections for p in pushes(tool)),
+        ]
+    )
+    return (
+        f"{tool.name:<12} {cell(create, 9)} {cell(push, 8)} {cell(total, 8)}   "
+        f"{requests:<27} {connections}"
+    )
+
+
+def ratio_row(tool: Tool, docker: Tool) -> str:
+    """The tool's medians over docker's; the one-shot form has only a total to compare."""
+    ours, theirs = phase_seconds(tool), phase_seconds(docker)
+    create = None if ours[0] is None or theirs[0] is None else ours[0] / theirs[0]
+    push = None if tool.one_shot else ours[1] / theirs[1]
+    return (
+        f"{'  to docker':<12} {cell(create, 9, 'x')} {cell(push, 8, 'x')}"
+        f" {cell(ours[2] / theirs[2], 8, 'x')}"
+    )
+
+
+def print_table(tools: list[Tool], docker: Tool | None) -> None:
+    print(
+        f"{'tool':<12} {'create s':>9} {'push s':>8} {'total s':>8}   "
+        f"{'requests create/push/total':<27} connections create/push"
+    )
+    for tool in tools:
+        print(table_row(tool))
+        if docker is not None and tool is not docker:
+            print(ratio_row(tool, docker))
+
+
+def print_breakdown(tools: list[Tool]) -> None:
+    print("requests by method (median per run)")
+    for tool in tools:
+        if not tool.one_shot:
+            print(f"  {tool.name:<12} create: {breakdown(creates(tool))}")
+        label = "" if not tool.one_shot else tool.name
+        print(f"  {label:<12} push:   {breakdown(pushes(tool))}")
+
+
+def print_lists(tools: list[Tool]) -> None:
+    distinct = len({r.list_bytes for t in tools for r in t.runs})
+    print(
+        "pushed lists: byte-identical across tools and runs"
+        if distinct == 1
+        else f"pushed lists: {distinct} different byte strings across tools and runs"
+    )
+
+
+def time_target(tool: Tool, docker: Tool | None) -> str:
+    head = f"total wall time <= {TIME_TARGET}x docker's:"
+    if docker is None:
+        return f"{head} not measured, no docker CLI"
+    ours, theirs = phase_seconds(tool), phase_seconds(docker)
+    ratio = ours[2] / theirs[2]
+    line = f"{head} {ratio:.2f}x {verdict(ratio <= TIME_TARGET)}"
+    if ours[0] is not None and theirs[0] is not None:
+        create_ratio = ours[0] / theirs[0]
+        line += f" (create alone: {create_ratio:.2f}x {verdict(create_ratio <= TIME_TARGET)})"
+    return line
+
+
+def request_target(tool: Tool) -> str:
+    head = f"requests <= 2N+3 = {REQUEST_TARGET}:"
+    total = median(r.total_requests for r in tool.runs)
+    if tool.one_shot:
+        return f"{head} {total:g} {verdict(total <= REQUEST_TARGET)}"
+    create = median(p.total_requests for p in creates(tool))
+    return (
+        f"{head} create {create:g} {verdict(create <= REQUEST_TARGET)};"
+        f" create+push {total:g} {verdict(total <= REQUEST_TARGET)}"
+    )
+
+
+def connection_target(tool: Tool) -> str:
+    push = max(p.connections for p in pushes(tool))
+    if tool.one_shot:
+        return f"one connection per host: {push} (most in any run) {verdict(push == 1)}"
+    create = max(p.connections for p in creates(tool))
+    return (
+        f"one connection per host: create {create}, push {push} (most in any run)"
+        f" {verdict((create, push) == (1, 1))}"
+    )
+
+
+def print_targets(tools: list[Tool], docker: Tool | None) -> None:
+    print("targets for manifestor (one registry host here)")
+    for tool in tools:
+        if tool is docker:
+            continue
+        form = "one process: push TARGET SOURCE..." if tool.one_shot else "create + push"
+        print(f"  {tool.name} ({form})")
+        print(f"    {time_target(tool, docker)}")
+        print(f"    {request_target(tool)}")
+        print(f"    {connection_target(tool)}")
+
+
 def report(
     tools: list[Tool], args: argparse.Namespace, versions: dict[str, str], starts: dict[str, float]
 ) -> None:
+    docker = next((t for t in tools if t.name == "docker"), None)
     print()
     print(
         f"{N} per-arch sources in one repository ({REPO}); {args.runs} measured run(s) per tool"
@@ -183,85 +340,22 @@ def report(
     )
     for name, version in versions.items():
         print(f"  {name}: {version}")
-    if "docker" not in versions:
+    if docker is None:
         print("  docker: not on PATH, so manifestor was measured alone")
+    print(f"  {ONE_SHOT}: `manifestor push TARGET SOURCE...`, one process, in the push columns")
     print()
-    print(
-        f"{'tool':<11} {'create s':>9} {'push s':>8} {'total s':>8}   "
-        f"{'requests create/push/total':<27} connections create/push"
-    )
-    medians: dict[str, tuple[float, float, float]] = {}
-    for tool in tools:
-        times = (
-            median(r.create.seconds for r in tool.runs),
-            median(r.push.seconds for r in tool.runs),
-            median(r.seconds for r in tool.runs),
-        )
-        medians[tool.name] = times
-        requests = " / ".join(
-            [
-                count(r.create.total_requests for r in tool.runs),
-                count(r.push.total_requests for r in tool.runs),
-                count(r.create.total_requests + r.push.total_requests for r in tool.runs),
-            ]
-        )
-        connections = " / ".join(
-            [
-                count(r.create.connections for r in tool.runs),
-                count(r.push.connections for r in tool.runs),
-            ]
-        )
-        print(
-            f"{tool.name:<11} {times[0]:>9.3f} {times[1]:>8.3f} {times[2]:>8.3f}   "
-            f"{requests:<27} {connections}"
-        )
-    if "docker" in medians:
-        d, m = medians["docker"], medians["manifestor"]
-        print(f"{'m/d ratio':<11} {m[0] / d[0]:>8.2f}x {m[1] / d[1]:>7.2f}x {m[2] / d[2]:>7.2f}x")
+    print_table(tools, docker)
     print()
-    print("requests by method (median per run)")
-    for tool in tools:
-        print(f"  {tool.name:<11} create: {breakdown([r.create for r in tool.runs])}")
-        print(f"  {'':<11} push:   {breakdown([r.push for r in tool.runs])}")
-    if len(tools) == 2:
-        distinct = len({r.list_bytes for t in tools for r in t.runs})
-        print()
-        print(
-            "pushed lists: byte-identical across tools and runs"
-            if distinct == 1
-            else f"pushed lists: {distinct} different byte strings across tools and runs"
-        )
-
-    ours = tools[-1].runs
-    create_requests = median(r.create.total_requests for r in ours)
-    total_requests = median(r.create.total_requests + r.push.total_requests for r in ours)
-    most = (max(r.create.connections for r in ours), max(r.push.connections for r in ours))
+    print_breakdown(tools)
     print()
-    print("targets for manifestor (one registry host here)")
-    if "docker" in medians:
-        ratio = medians["manifestor"][2] / medians["docker"][2]
-        create_ratio = medians["manifestor"][0] / medians["docker"][0]
-        print(
-            f"  total wall time <= {TIME_TARGET}x docker's: {ratio:.2f}x"
-            f" {verdict(ratio <= TIME_TARGET)}"
-            f" (create alone: {create_ratio:.2f}x {verdict(create_ratio <= TIME_TARGET)})"
-        )
-    else:
-        print(f"  total wall time <= {TIME_TARGET}x docker's: not measured, no docker CLI")
-    print(
-        f"  requests <= 2N+3 = {REQUEST_TARGET}: create {create_requests:g}"
-        f" {verdict(create_requests <= REQUEST_TARGET)}; create+push {total_requests:g}"
-        f" {verdict(total_requests <= REQUEST_TARGET)}"
-    )
-    print(
-        f"  one connection per host: create {most[0]}, push {most[1]} (most in any run)"
-        f" {verdict(most == (1, 1))}"
-    )
+    print_lists(tools)
+    print()
+    print_targets(tools, docker)
     print()
     line = f"interpreter start: `manifestor --version` median {starts['manifestor']:.3f} s"
     if "docker" in starts:
         line += f", `docker --version` {starts['docker']:.3f} s"
-    print(line + "; manifestor pays it twice in create + push")
+    print(line + "; manifestor pays it twice in create + push, once in the one-shot push")
 
 
 def main() -> None:
@@ -281,7 +375,10 @@ def main() -> None:
             "or run scripts/setup.sh"
         )
     ours = manifestor_argv()
-    tools = [Tool("manifestor", [*ours, "create"], [*ours, "push"])]
+    tools = [
+        Tool("manifestor", [*ours, "create"], [*ours, "push"]),
+        Tool(ONE_SHOT, None, [*ours, "push"]),
+    ]
     versions = {
         "manifestor": subprocess.run(
             [*ours, "--version"], capture_output=True, text=True, check=True
@@ -321,15 +418,11 @@ def main() -> None:
                     file=sys.stderr,
                 )
                 for i in range(args.warmup + args.runs):
-                    for tool in tools:  # interleaved, so drift hits both tools alike
+                    for tool in tools:  # interleaved, so drift hits every tool alike
                         run = one_run(tool, proxy, client, f"{tool.name}-run{i}", sources)
                         if i >= args.warmup:
                             tool.runs.append(run)
-                        print(
-                            f"  {'warm-up' if i < args.warmup else 'run'} {i} {tool.name:<10}"
-                            f" create {run.create.seconds:.3f}s push {run.push.seconds:.3f}s",
-                            file=sys.stderr,
-                        )
+                        print(progress_line(i, args.warmup, tool, run), file=sys.stderr)
     starts = {"manifestor": startup([*ours, "--version"], max(args.runs, 5))}
     if shutil.which("docker"):
         starts["docker"] = startup(["docker", "--version"], max(args.runs, 5))

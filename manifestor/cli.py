@@ -486,6 +486,7 @@ def push(
                 annotations=index_annotations,
                 extra_tags=extra,
                 notify=say,
+                warn=note,
                 progress=bars,
             )
             _report_unchanged(result, note)

@@ -218,9 +218,12 @@ def push_stored_list(
     annotations: Mapping[str, str] | None = None,
     extra_tags: Sequence[Reference] = (),
     notify: Notify | None = None,
+    warn: Notify | None = None,
     progress: Progress | None = None,
 ) -> PushResult:
-    """Push a local list (§4); with `purge`, remove it only after full success."""
+    """Push a local list (§4); with `purge`, remove it only after full success.
+    `notify` hears of children brought in (docker prints those on stdout), `warn` of
+    diagnostics."""
     entries = stored_entries_to_push(store, list_ref)
     result = push_list(
         client,
@@ -230,6 +233,7 @@ def push_stored_list(
         annotations=annotations,
         extra_tags=extra_tags,
         notify=notify,
+        warn=warn,
         progress=progress,
     )
     if purge:

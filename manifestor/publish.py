@@ -103,6 +103,7 @@ def push_list(
     annotations: Mapping[str, str] | None = None,
     extra_tags: Sequence[Reference] = (),
     notify: Notify | None = None,
+    warn: Notify | None = None,
     progress: Progress | None = None,
     expect_current: str | None | _Any = ANY,
     current: Sequence[ManifestInfo | None] | None = None,
@@ -114,23 +115,26 @@ def push_list(
     written and the result says `unchanged`. With `expect_current` (a digest, or None for
     "no such tag"), the push stops with TagMovedError if the tag holds something else
     just before the list is written: the compare step of a compare-and-swap. `current`
-    is what a HEAD of the target and each extra tag just gave, when the caller has it."""
+    is what a HEAD of the target and each extra tag just gave, when the caller has it.
+    `notify` hears of each child brought in, `warn` of a list-type fallback."""
     check_entries(entries)
     descriptors = [e.descriptor for e in entries]
     document = list_document(descriptors, list_format, annotations)
+    accepted = equivalent_digests(document, descriptors, list_format, annotations)
     destinations = [_list_destination(t, document) for t in (target, *extra_tags)]
     if current is None or len(current) != len(destinations):
         current = [client.head_manifest(d) for d in destinations]
     _check_expected(destinations[0], current[0], expect_current)
-    stale = [d for d, info in zip(destinations, current, strict=True) if not _holds(info, document)]
+    stale = [
+        d
+        for d, info in zip(destinations, current, strict=True)
+        if info is None or info.digest not in accepted
+    ]
     if not stale:
+        held = current[0]
+        assert held is not None
         return PushResult(
-            destinations[0],
-            document.digest,
-            document.media_type,
-            (),
-            tuple(destinations),
-            unchanged=True,
+            destinations[0], held.digest, held.media_type, (), tuple(destinations), unchanged=True
         )
     _check_present(client, target, [e for e in entries if _in_target(e, target) and not e.fetched])
     brought = _unique([e for e in entries if not _in_target(e, target)])
@@ -141,14 +145,23 @@ def push_list(
     )
     if not isinstance(expect_current, _Any):
         _check_expected(destinations[0], client.head_manifest(destinations[0]), expect_current)
-    document = _put_list(client, stale, document, descriptors, list_format, annotations, notify)
+    document = _put_list(client, stale, document, descriptors, list_format, annotations, warn)
     _read_back(client, _list_destination(destinations[0], document), document)
     final = tuple(_list_destination(d, document) for d in destinations)
     return PushResult(final[0], document.digest, document.media_type, tuple(copied), final)
 
 
-def _holds(info: ManifestInfo | None, document: Manifest) -> bool:
-    return info is not None and info.digest == document.digest
+def equivalent_digests(
+    document: Manifest,
+    descriptors: Sequence[Descriptor],
+    list_format: ListFormat,
+    annotations: Mapping[str, str] | None,
+) -> set[str]:
+    """Digests a tag may hold for this list to count as already published: the list
+    itself, and with --format auto its lossless other type (what a registry that refused
+    the first type was given on an earlier run)."""
+    alternative = _lossless_alternative(document, descriptors, list_format, annotations)
+    return {document.digest} | ({alternative.digest} if alternative else set())
 
 
 def _check_expected(tag: Reference, info: ManifestInfo | None, expected: str | None | _Any) -> None:

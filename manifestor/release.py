@@ -21,7 +21,14 @@ from manifestor.layout import LocalImage, open_local_images
 from manifestor.oci import LIST_MEDIA_TYPES, Manifest
 from manifestor.platform import Platform, config_agrees, platforms_match
 from manifestor.pool import map_bounded
-from manifestor.publish import Progress, PushResult, check_entries, plan_steps, push_list
+from manifestor.publish import (
+    Progress,
+    PushResult,
+    check_entries,
+    equivalent_digests,
+    plan_steps,
+    push_list,
+)
 from manifestor.reference import Reference
 from manifestor.registry import ManifestInfo, RegistryClient
 from manifestor.spec import Release, SourceSpec
@@ -145,6 +152,7 @@ def publish_prepared(
         annotations=release.annotations,
         extra_tags=extra_tags,
         notify=notify,
+        warn=notify,
         progress=progress,
         current=prepared.current,
     )
@@ -198,15 +206,30 @@ def unchanged_by_heads(
             child = by_digest.get(ref.digest)
         if child is None or child.platform is None:
             return None
-        if source.platform is not None and not platforms_match(child.platform, source.platform):
+        # The child must be exactly what this source would give: the platform it states
+        # (else the one recorded, which came from the image config) and its annotations.
+        if source.platform is not None and not _same_platform(child.platform, source.platform):
             return None
-        if any((child.annotations or {}).get(k) != v for k, v in source.annotations.items()):
+        if dict(child.annotations or {}) != dict(source.annotations):
             return None
         descriptors.append(child)
     document = list_document(descriptors, options.list_format, release.annotations)
-    if document.digest != digest:
+    accepted = equivalent_digests(document, descriptors, options.list_format, release.annotations)
+    if digest not in accepted:
         return None
-    return PushResult(tags[0], digest, document.media_type, (), tuple(tags), unchanged=True)
+    media_type = next(i.media_type for i in infos if i is not None)
+    return PushResult(tags[0], digest, media_type, (), tuple(tags), unchanged=True)
+
+
+def _same_platform(recorded: Platform, stated: Platform) -> bool:
+    """What `_with_stated_platform` would record for `stated`: its os, architecture and,
+    when given, variant, os.version and os.features."""
+    return (
+        platforms_match(recorded, stated)
+        and (stated.variant is None or recorded.variant == stated.variant)
+        and (stated.os_version is None or recorded.os_version == stated.os_version)
+        and (not stated.os_features or recorded.os_features == stated.os_features)
+    )
 
 
 def _tags(release: Release) -> list[Reference]:

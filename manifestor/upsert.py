@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from manifestor.assemble import ListEntry, ListFormat
+from manifestor.assemble import ListEntry, ListFormat, describes
 from manifestor.errors import ManifestFormatError
 from manifestor.oci import LIST_MEDIA_TYPES
 from manifestor.platform import platforms_match
@@ -23,7 +23,6 @@ from manifestor.reference import Reference
 from manifestor.registry import ManifestInfo, RegistryClient
 
 Notify = Callable[[str], None]
-SUBJECT_KEY = "vnd.docker.reference.digest"
 
 
 @dataclass(frozen=True)
@@ -54,16 +53,11 @@ def merge_by_platform(current: Sequence[ListEntry], fresh: Sequence[ListEntry]) 
             merged.append(new)
     merged.extend(e for e in fresh if e.is_attestation)
     images = {e.manifest.digest for e in merged if not e.is_attestation}
-    kept = [e for e in merged if not e.is_attestation or _subject_kept(e, images)]
+    kept = [e for e in merged if not e.is_attestation or describes(e.descriptor, images)]
     unique: dict[str, ListEntry] = {}
     for entry in kept:
         unique.setdefault(entry.manifest.digest, entry)
     return list(unique.values())
-
-
-def _subject_kept(attestation: ListEntry, images: set[str]) -> bool:
-    subject = attestation.annotations.get(SUBJECT_KEY)
-    return subject is None or subject in images
 
 
 def upsert_list(
@@ -97,6 +91,7 @@ def upsert_list(
                 annotations={**kept, **(annotations or {})},
                 extra_tags=extra_tags,
                 notify=notify,
+                warn=notify,
                 progress=progress,
                 expect_current=info.digest if info else None,
             )

@@ -7,20 +7,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from manifestor.assemble import ATTESTATION_TYPE_KEY, platform_from_config
+from manifestor.assemble import (
+    ATTESTATION_SUBJECT_KEY,
+    describes,
+    is_attestation_descriptor,
+    platform_from_config,
+)
 from manifestor.errors import ManifestorError, NotFoundError
 from manifestor.oci import Descriptor
 from manifestor.platform import (
     Platform,
     config_agrees,
-    is_attestation_platform,
     platforms_match,
 )
 from manifestor.pool import map_bounded
 from manifestor.reference import Reference
 from manifestor.registry import RegistryClient
-
-SUBJECT_KEY = "vnd.docker.reference.digest"  # the image an attestation is about
 
 
 @dataclass(frozen=True)
@@ -124,9 +126,9 @@ def _flag_stray_attestations(
     images = {c.digest for c in children if not c.attestation}
     out = []
     for descriptor, child in zip(descriptors, children, strict=True):
-        subject = (descriptor.annotations or {}).get(SUBJECT_KEY)
-        if child.attestation and subject and subject not in images:
-            problem = f"attestation for {subject}, which is not in the list"
+        subject = (descriptor.annotations or {}).get(ATTESTATION_SUBJECT_KEY)
+        if child.attestation and not describes(descriptor, images):
+            problem = f"attestation for {subject or 'no image'}, which is not in the list"
             child = replace(child, problems=(*child.problems, problem))
         out.append(child)
     return tuple(out)
@@ -142,9 +144,7 @@ def _missing(expected: Sequence[Platform], present: Sequence[Platform | None]) -
 
 def _check_child(client: RegistryClient, repo: Reference, descriptor: Descriptor) -> ChildReport:
     claimed = descriptor.platform
-    attestation = (descriptor.annotations or {}).get(ATTESTATION_TYPE_KEY) == (
-        "attestation-manifest"
-    ) or (claimed is not None and is_attestation_platform(claimed))
+    attestation = is_attestation_descriptor(descriptor)
     at = Reference(repo.domain, repo.path, None, descriptor.digest)
     try:
         manifest = client.get_manifest(at)
