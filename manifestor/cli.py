@@ -150,7 +150,14 @@ def _options(ctx: typer.Context) -> GlobalOptions:
 
 
 def _say(message: str) -> None:
-    typer.echo(message, err=True)
+    # print() looks sys.stderr up at call time, so while progress bars are live their
+    # redirect puts the line above the bars instead of through them.
+    print(message, file=sys.stderr, flush=True)
+
+
+def _tell(message: str) -> None:
+    """A result line on stdout (as `_say`, safe while progress bars are live)."""
+    print(message, flush=True)
 
 
 def _list_format(value: str) -> str:
@@ -463,7 +470,7 @@ def push(
         raise UsageError(
             "--ignore-missing, --platform, --attestations and --upsert apply to a one-shot push"
         )
-    say = (lambda line: None) if quiet else typer.echo
+    say = (lambda line: None) if quiet else _tell
     note = (lambda line: None) if quiet else _say
     lines = []
     with opts.client(insecure) as client, terminal_progress(wants_progress(quiet)) as bars:

@@ -361,7 +361,7 @@ class Transport:
         except _RetryableStatus as exc:
             return exc.response
         except requests.exceptions.RequestException as exc:
-            raise _transport_error(exc, url) from exc
+            raise _transport_error(exc, url, self.certs_dir) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _wait(self, state: RetryCallState) -> float:
@@ -548,16 +548,25 @@ def _first_arg_exception(exc: BaseException) -> BaseException | None:
     return None
 
 
-def _transport_error(exc: requests.exceptions.RequestException, url: str) -> TransportError:
+def _transport_error(
+    exc: requests.exceptions.RequestException, url: str, certs_dir: Path = DEFAULT_CERTS_DIR
+) -> TransportError:
     where = redact_url(url)
     host = urlsplit(url).netloc
     if isinstance(exc, requests.exceptions.SSLError):
+        host_dir = certs_dir / host
         if _is_cert_error(exc):
             return TLSError(
                 f"TLS certificate of {host} is not trusted ({_short_reason(exc)}); put its CA "
-                f"in certs.d/{host}/ca.crt, or pass --insecure to skip verification"
+                f"in {host_dir}/ca.crt, or pass --insecure to skip verification"
             )
-        return TLSError(f"TLS handshake with {host} failed: {_short_reason(exc)}")
+        reason = _ssl_reason(exc)
+        if "BAD_CERTIFICATE" in reason or "CERTIFICATE_REQUIRED" in reason:
+            return TLSError(
+                f"TLS handshake with {host} failed: the registry wants a client certificate "
+                f"it accepts ({reason}); put it in {host_dir}/client.cert and client.key"
+            )
+        return TLSError(f"TLS handshake with {host} failed: {reason or _short_reason(exc)}")
     if isinstance(exc, requests.exceptions.Timeout):
         return TransportError(f"timed out talking to {host} ({where})")
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
@@ -578,6 +587,13 @@ def _short_reason(exc: BaseException) -> str:
         if marker.lower() in text.lower():
             return marker.lower()
     return redact_text(text.splitlines()[0])[:200] if text else type(exc).__name__
+
+
+def _ssl_reason(exc: BaseException) -> str:
+    """OpenSSL's own words (`[SSL: WRONG_VERSION_NUMBER] wrong version number`), not the
+    layers of wrappers around them."""
+    match = re.search(r"\[SSL: [A-Z0-9_]+\][^(')\]]*", str(exc))
+    return match.group(0).strip() if match else ""
 
 
 def _looks_like_tls_port(response: HttpResponse) -> bool:

@@ -55,6 +55,13 @@ echo "== 3. what the registry now serves at demo/app:1.0"
 run .venv/bin/manifestor inspect "$registry/demo/app:1.0"
 run .venv/bin/manifestor inspect --digest "$registry/demo/app:1.0"
 
-echo "== 4. independent check: skopeo copies every platform of the list"
+echo "== 4. proof: every child resolves and its config matches its platform"
+run .venv/bin/manifestor verify "$registry/demo/app:1.0" --platforms linux/amd64,linux/arm64/v8,linux/arm/v7
+
+echo "== 5. a re-run with unchanged inputs writes nothing"
+run .venv/bin/manifestor push "$registry/demo/app:1.0" \
+  "$registry/demo/app:1.0-amd64" "$registry/demo/app:1.0-arm64-v8" "$registry/demo/app:1.0-arm-v7"
+
+echo "== 6. independent check: skopeo copies every platform of the list"
 run skopeo copy --quiet --all --src-tls-verify=false "docker://$registry/demo/app:1.0" "dir:$work/copy"
 echo "ok: demo/app:1.0 is a complete multi-platform list"

@@ -53,6 +53,13 @@ def registry_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryP
 
 
 @pytest.fixture(scope="session")
+def registry_mtls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryProcess]:
+    """TLS that also requires a client certificate (`client_cert_pem`, `client_key_pem`)."""
+    with _registry(tmp_path_factory, "mtls") as registry:
+        yield registry
+
+
+@pytest.fixture(scope="session")
 def registry_basic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryProcess]:
     with _registry(tmp_path_factory, "basic", users=USERS) as registry:
         yield registry

@@ -101,6 +101,22 @@ def make_server_cert(ca: KeyPair, hosts: tuple[str, ...] = ("127.0.0.1", "localh
     return KeyPair(key, cert)
 
 
+def make_client_cert(ca: KeyPair, common_name: str = "manifestor test client") -> KeyPair:
+    """A clientAuth certificate signed by `ca`, for registries that require client TLS."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    ca_ski = ca.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    cert = (
+        _builder(common_name, ca.cert.subject, key)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False
+        )
+        .sign(ca.key, hashes.SHA256())
+    )
+    return KeyPair(key, cert)
+
+
 def make_signing_cert(common_name: str) -> KeyPair:
     """A self-signed RSA-2048 certificate for RS256 token signing (the registry's root bundle)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)

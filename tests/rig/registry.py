@@ -1,6 +1,7 @@
 """Run a real `docker-registry` (distribution 2.8) process on a free 127.0.0.1 port.
 
-Kinds: `plain` HTTP, `tls` (certificate from a rig-made CA), `basic` (htpasswd, bcrypt) and
+Kinds: `plain` HTTP, `tls` (certificate from a rig-made CA), `mtls` (the same, and it requires
+a client certificate from that CA), `basic` (htpasswd, bcrypt) and
 `token` (Bearer auth against a `TokenServer`). The process lives until `close()`.
 """
 
@@ -19,12 +20,12 @@ from typing import IO, Literal
 
 import requests
 
-from .pki import make_ca, make_server_cert
+from .pki import make_ca, make_client_cert, make_server_cert
 from .tokenserver import TokenServer
 
 REGISTRY_BIN = "/usr/bin/docker-registry"
 RIG_ADMIN = "rig-admin"  # the rig's own user on `basic` registries (pushes, BlobMirror)
-Kind = Literal["plain", "tls", "basic", "token"]
+Kind = Literal["plain", "tls", "mtls", "basic", "token"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -70,6 +71,8 @@ class RegistryProcess:
         self.admin_credentials: tuple[str, str] | None = None
         self.ca_cert_path: Path | None = None
         self.ca_pem: bytes | None = None
+        self.client_cert_pem: bytes | None = None  # mtls: a certificate the registry accepts
+        self.client_key_pem: bytes | None = None
         self._auth_config = self._prepare_auth()
         self._tls_config = self._prepare_tls()
         self._process: subprocess.Popen[bytes] | None = None
@@ -79,7 +82,7 @@ class RegistryProcess:
 
     @property
     def scheme(self) -> str:
-        return "https" if self.kind == "tls" else "http"
+        return "https" if self.kind in ("tls", "mtls") else "http"
 
     @property
     def host(self) -> str:
@@ -139,7 +142,7 @@ class RegistryProcess:
         return {}
 
     def _prepare_tls(self) -> dict:
-        if self.kind != "tls":
+        if self.kind not in ("tls", "mtls"):
             return {}
         ca = make_ca()
         server = make_server_cert(ca, ("127.0.0.1", "localhost"))
@@ -148,10 +151,15 @@ class RegistryProcess:
         self.ca_cert_path.write_bytes(ca.cert_pem)
         (self.workdir / "server.pem").write_bytes(server.cert_pem)
         (self.workdir / "server-key.pem").write_bytes(server.key_pem)
-        return {
+        tls: dict = {
             "certificate": str(self.workdir / "server.pem"),
             "key": str(self.workdir / "server-key.pem"),
         }
+        if self.kind == "mtls":
+            client = make_client_cert(ca)
+            self.client_cert_pem, self.client_key_pem = client.cert_pem, client.key_pem
+            tls["clientcas"] = [str(self.ca_cert_path)]
+        return tls
 
     def _write_config(self) -> None:
         http: dict = {"addr": self.host, "secret": secrets.token_hex(16)}
@@ -200,6 +208,13 @@ class RegistryProcess:
         with requests.Session() as session:
             session.trust_env = False
             session.verify = str(self.ca_cert_path) if self.ca_cert_path else True
+            if self.client_cert_pem and self.client_key_pem:
+                (self.workdir / "client.pem").write_bytes(self.client_cert_pem)
+                (self.workdir / "client-key.pem").write_bytes(self.client_key_pem)
+                session.cert = (
+                    str(self.workdir / "client.pem"),
+                    str(self.workdir / "client-key.pem"),
+                )
             while time.monotonic() < deadline:
                 if self._process.poll() is not None:
                     return False
