@@ -248,7 +248,9 @@ class Authenticator:
         self._clock = clock
         self._refresh_token = credential.identity_token if credential else None
         self._fetch_lock = threading.Lock()
-        self.realm = self._checked_realm() if challenge and challenge.scheme == "bearer" else None
+        self.realm = (
+            self._checked_realm(challenge) if challenge and challenge.scheme == "bearer" else None
+        )
 
     @property
     def scheme(self) -> str | None:
@@ -262,13 +264,17 @@ class Authenticator:
         A ping without a challenge looked up no credential, so `credential` is called now:
         registries that answer `/v2/` anonymously may still challenge on a repository."""
         picked = pick_challenge(challenges)
-        if picked is None or self._challenge is not None:
-            return False
-        self._credential = credential()
-        self._refresh_token = self._credential.identity_token if self._credential else None
-        self._challenge = picked
-        self.realm = self._checked_realm() if picked.scheme == "bearer" else None
-        return True
+        with self._fetch_lock:
+            if picked is None or self._challenge is not None:
+                return False
+            # Everything is worked out first, so a refused realm changes nothing.
+            realm = self._checked_realm(picked) if picked.scheme == "bearer" else None
+            found = credential()
+            self._credential = found
+            self._refresh_token = found.identity_token if found else None
+            self.realm = realm
+            self._challenge = picked
+            return True
 
     def authorization(self, scopes: Iterable[Scope]) -> str | None:
         """The header value to send for a request needing `scopes` (None: send nothing)."""
@@ -328,9 +334,8 @@ class Authenticator:
             who,
         )
 
-    def _checked_realm(self) -> str:
-        assert self._challenge is not None
-        realm = self._challenge.params.get("realm")
+    def _checked_realm(self, challenge: Challenge) -> str:
+        realm = challenge.params.get("realm")
         if not realm:
             raise AuthError(
                 f"registry {urlsplit(self._registry_url).netloc} sent a Bearer challenge "

@@ -24,9 +24,10 @@ except ImportError:  # pragma: no cover - depends on the installed typer
     from click import exceptions as _click_errors  # type: ignore[no-redef]
 
 from manifestor import __version__
-from manifestor.assemble import ListEntry, SourceFilter, list_document, platform_from_config
+from manifestor.assemble import ListEntry, SourceFilter, list_document
 from manifestor.credentials import Keychain
-from manifestor.errors import ManifestorError, NotFoundError, UsageError
+from manifestor.errors import CredentialsError, ManifestorError, UsageError
+from manifestor.inspection import remote_digest, remote_raw, remote_view
 from manifestor.lists import (
     Annotation,
     annotate_entry,
@@ -42,7 +43,7 @@ from manifestor.login import remove_credentials, store_credentials
 from manifestor.platform import parse_platform
 from manifestor.progress import terminal_progress, wants_progress
 from manifestor.publish import PushResult, check_entries, plan_steps
-from manifestor.reference import Reference, parse_reference
+from manifestor.reference import parse_reference
 from manifestor.registry import RegistryClient
 from manifestor.release import ReleaseOptions, plan_release, prepare_release, publish_prepared
 from manifestor.render import list_view, manifest_view, verbose_view
@@ -99,6 +100,8 @@ class GlobalOptions:
             username = os.environ.get("MANIFESTOR_USERNAME") or None
             password = os.environ.get("MANIFESTOR_PASSWORD") if username else None
             registry = os.environ.get("MANIFESTOR_REGISTRY") or None
+            if username and not password:
+                raise CredentialsError("MANIFESTOR_USERNAME is set but MANIFESTOR_PASSWORD is not")
         keychain = Keychain(
             self.config_dir, username=username, password=password, explicit_for=registry
         )
@@ -332,40 +335,12 @@ def inspect(
             _out(list_view(document))
         return
     with opts.client(insecure) as client:
-        _inspect_remote(client, ref, verbose=verbose, raw=raw, digest=digest)
-
-
-def _inspect_remote(
-    client: RegistryClient, ref: Reference, *, verbose: bool, raw: bool, digest: bool
-) -> None:
-    if digest:
-        info = client.head_manifest(ref)
-        if info is None:
-            raise NotFoundError(f"no such manifest: {ref}", status=404)
-        _out(info.digest + "\n")
-        return
-    manifest = client.get_manifest(ref)
-    if raw:
-        sys.stdout.buffer.write(manifest.raw)
-    elif not verbose:
-        _out(list_view(manifest) if manifest.is_list else manifest_view(manifest))
-    elif manifest.is_list:
-        children = []
-        for child in manifest.children:
-            child_ref = ref.with_digest(child.digest)
-            children.append(
-                ListEntry(
-                    child_ref,
-                    client.get_manifest(child_ref),
-                    child.platform,
-                    dict(child.annotations or {}),
-                )
-            )
-        _out(verbose_view(children, as_list=True))
-    else:
-        config = client.get_blob(ref, manifest.config.digest)
-        entry = ListEntry(ref, manifest, platform_from_config(config, str(ref)))
-        _out(verbose_view([entry], as_list=False))
+        if digest:
+            _out(remote_digest(client, ref) + "\n")
+        elif raw:
+            sys.stdout.buffer.write(remote_raw(client, ref))
+        else:
+            _out(remote_view(client, ref, verbose=verbose))
 
 
 def _out(text: str) -> None:
@@ -600,9 +575,7 @@ def remove(
     ],
 ) -> None:
     """Delete local lists (even corrupt ones). The registry is not touched."""
-    opts = _options(ctx)
-    refs = [parse_reference(name) for name in manifest_lists]
-    failures = remove_lists(opts.store(), refs)
+    failures = remove_lists(_options(ctx).store(), manifest_lists)
     for message in failures:
         _print_error(message)
     if failures:
@@ -757,6 +730,14 @@ def main() -> None:
             raise
         _print_error(str(error) or type(error).__name__)
         sys.exit(error.exit_code)
+    except OSError as error:
+        # A file or directory the user pointed at (config, spec, digest file) failed in a
+        # way no module anticipated: still one line, never a traceback.
+        if debug:
+            raise
+        where = f" {error.filename}" if error.filename else ""
+        _print_error(f"{error.strerror or error}{':' if where else ''}{where}")
+        sys.exit(1)
     except KeyboardInterrupt:
         print("manifestor: interrupted", file=sys.stderr)
         sys.exit(130)

@@ -140,3 +140,15 @@ class SpecError(UsageError):
 
 class PlatformMismatchError(ManifestorError):
     """The platform the user stated is not the one the image's config says."""
+
+
+class MissingChildError(ManifestorError):
+    """A child the list needs is not in the target repository."""
+
+
+class TagMovedError(ManifestorError):
+    """The target tag changed between reading it and writing it."""
+
+
+class ReadBackError(ManifestorError):
+    """After a push, the tag does not resolve to the list that was pushed."""

@@ -202,7 +202,10 @@ def _from_docker_archive(archive: Path, names: Mapping[str, str]) -> list[LocalI
     """`docker save` (before Docker 25): configs and uncompressed layer tars; each image
     becomes an OCI manifest with uncompressed layers, so nothing is recompressed."""
     label = f"docker-archive:{archive}"
-    entries = json.loads(_read_member(archive, names["manifest.json"]))
+    try:
+        entries = json.loads(_read_member(archive, names["manifest.json"]))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ManifestFormatError(f"{label}: manifest.json is not JSON") from None
     if not isinstance(entries, list) or not entries:
         raise ManifestFormatError(f"{label}: manifest.json lists no images")
     members: dict[str, str] = {}
@@ -212,6 +215,8 @@ def _from_docker_archive(archive: Path, names: Mapping[str, str]) -> list[LocalI
             config_name, layer_names = _clean(entry["Config"]), [_clean(n) for n in entry["Layers"]]
         except (KeyError, TypeError):
             raise ManifestFormatError(f"{label}: malformed manifest.json entry") from None
+        if config_name not in names:
+            raise ManifestFormatError(f"{label}: missing image config {config_name}")
         config = _read_member(archive, names[config_name])
         config_digest = sha256_digest(config)
         members[config_digest] = names[config_name]

@@ -224,6 +224,34 @@ def push_stored_list(
     """Push a local list (§4); with `purge`, remove it only after full success.
     `notify` hears of children brought in (docker prints those on stdout), `warn` of
     diagnostics."""
+    with store.locked(list_ref):  # an annotate meanwhile must not be purged unseen
+        return _push_locked(
+            client,
+            store,
+            list_ref,
+            purge=purge,
+            list_format=list_format,
+            annotations=annotations,
+            extra_tags=extra_tags,
+            notify=notify,
+            warn=warn,
+            progress=progress,
+        )
+
+
+def _push_locked(
+    client: RegistryClient,
+    store: ManifestStore,
+    list_ref: Reference,
+    *,
+    purge: bool,
+    list_format: ListFormat,
+    annotations: Mapping[str, str] | None,
+    extra_tags: Sequence[Reference],
+    notify: Notify | None,
+    warn: Notify | None,
+    progress: Progress | None,
+) -> PushResult:
     entries = stored_entries_to_push(store, list_ref)
     result = push_list(
         client,
@@ -248,12 +276,16 @@ def stored_entries_to_push(store: ManifestStore, list_ref: Reference) -> list[Li
     return entries
 
 
-def remove_lists(store: ManifestStore, list_refs: Iterable[Reference]) -> list[str]:
-    """Remove each list, going on past failures; returns one message per failure."""
+def remove_lists(store: ManifestStore, names: Iterable[str]) -> list[str]:
+    """Remove each named list, going on past failures (one message per failure, like
+    docker's `rm`). Every name is parsed first: a malformed one is a usage error and
+    nothing is removed."""
+    refs = [parse_reference(name) for name in names]
     failures = []
-    for ref in list_refs:
+    for ref in refs:
         try:
-            store.remove(ref)
+            with store.locked(ref):
+                store.remove(ref)
         except ManifestorError as exc:
             failures.append(str(exc))
     return failures

@@ -76,7 +76,7 @@ def _helper_for(config: dict[str, Any], key: str) -> str:
 
 def _read(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8-sig")  # docker tolerates a BOM; so does Keychain
     except FileNotFoundError:
         return {}
     except OSError as exc:
@@ -98,6 +98,13 @@ def _write(path: Path, config: dict[str, Any]) -> None:
     """Atomic and private: a temp file with mode 0600 in the same directory, renamed.
     A config.json that is a symlink (dotfiles) stays one: its target is rewritten."""
     path = Path(os.path.realpath(path))
+    try:
+        _write_atomically(path, config)
+    except OSError as exc:
+        raise CredentialsError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _write_atomically(path: Path, config: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".config.json.")
     try:

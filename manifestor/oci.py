@@ -33,6 +33,7 @@ IMAGE_MEDIA_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 
 _SHA256 = re.compile(r"sha256:[a-f0-9]{64}")
+_DIGEST = re.compile(r"sha256:[a-f0-9]{64}|sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128}")
 
 
 def sha256_digest(data: bytes) -> str:
@@ -80,6 +81,9 @@ class Descriptor:
             size = int(obj["size"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ManifestFormatError(f"{what}: malformed descriptor ({exc!s})") from None
+        if not _DIGEST.fullmatch(digest):
+            # Digests end up in request paths and file names: nothing else gets through.
+            raise ManifestFormatError(f"{what}: invalid digest {digest[:80]!r}")
         platform = obj.get("platform")
         annotations = obj.get("annotations")
         return cls(

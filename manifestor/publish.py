@@ -14,7 +14,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from manifestor.assemble import ListEntry, ListFormat, build_list, list_document
-from manifestor.errors import ManifestInvalidError, ManifestorError, UsageError
+from manifestor.errors import (
+    ManifestInvalidError,
+    MissingChildError,
+    ReadBackError,
+    TagMovedError,
+    UsageError,
+)
 from manifestor.oci import DOCKER_LIST, OCI_INDEX, Descriptor, Manifest
 from manifestor.platform import platforms_match
 from manifestor.pool import map_bounded
@@ -33,18 +39,6 @@ class Progress(Protocol):
     def update(self, task: object, completed: int) -> None: ...
 
     def finish(self, task: object) -> None: ...
-
-
-class MissingChildError(ManifestorError):
-    """A child the list needs is not in the target repository."""
-
-
-class TagMovedError(ManifestorError):
-    """The target tag changed between reading it and writing it."""
-
-
-class ReadBackError(ManifestorError):
-    """After a push, the tag does not resolve to the list that was pushed."""
 
 
 class _Any:
@@ -146,7 +140,8 @@ def push_list(
     if not isinstance(expect_current, _Any):
         _check_expected(destinations[0], client.head_manifest(destinations[0]), expect_current)
     document = _put_list(client, stale, document, descriptors, list_format, annotations, warn)
-    _read_back(client, _list_destination(destinations[0], document), document)
+    # Read back a tag this push wrote (the target may already have held the list).
+    _read_back(client, _list_destination(stale[0], document), document)
     final = tuple(_list_destination(d, document) for d in destinations)
     return PushResult(final[0], document.digest, document.media_type, tuple(copied), final)
 

@@ -154,6 +154,19 @@ class RegistryClient:
         endpoint = self._endpoint(repo.domain)
         scopes = list(scopes)
         target = url or endpoint.base_url + path
+        if authority(target) != authority(endpoint.base_url):
+            # A URL the registry handed us (an upload Location) on another host: it gets
+            # no credentials, like a redirect target.
+            response = self.transport.request(
+                method,
+                target,
+                headers=headers,
+                body=body,
+                stream=stream,
+                read_limit=read_limit,
+                truncate=truncate,
+            )
+            return response
         authorization = endpoint.auth.authorization(scopes)
         response = self.transport.request(
             method,
@@ -233,7 +246,8 @@ class RegistryClient:
                 raise DigestMismatchError(
                     f"{ref}: registry reports digest {digest}, not the requested {ref.digest}"
                 )
-            size = int(response.headers.get("Content-Length") or 0)
+            length = response.headers.get("Content-Length") or "0"
+            size = int(length) if length.isdigit() else 0
             media = strip_media_type(response.headers.get("Content-Type"))
             return ManifestInfo(digest, media, size)
         if response.status in (200, 405):

@@ -233,8 +233,10 @@ def _same_platform(recorded: Platform, stated: Platform) -> bool:
 
 
 def _tags(release: Release) -> list[Reference]:
-    main = release.target
-    tags = [main] + [Reference(main.domain, main.path, tag, None) for tag in release.tags]
+    # A target given as name:tag@digest is published under its tag; with_tag also
+    # validates each extra tag before anything is written.
+    main = release.target.with_tag(release.target.tag) if release.target.tag else release.target
+    tags = [main] + [main.with_tag(tag) for tag in release.tags]
     unique: list[Reference] = []
     for ref in tags:
         if str(ref) not in {str(u) for u in unique}:
@@ -252,6 +254,8 @@ def _resolve(
     if source.local_path is not None:
         entries = [_local_entry(target, image) for image in open_local_images(source.local_path)]
         entries = [e for e in entries if options.selection.wants(e.platform, e.is_attestation)]
+        if not any(not e.is_attestation for e in entries):
+            raise UsageError(f"{source.text} has no image for the requested platforms")
     else:
         ref = source.reference()
         try:
@@ -288,6 +292,8 @@ def _with_stated_platform(
 ) -> list[ListEntry]:
     """Keep the entry the user says is `stated`; refuse when the image says otherwise."""
     images = [e for e in entries if not e.is_attestation]
+    if not images:
+        raise UsageError(f"{label} has no image to publish as {stated}")
     if len(images) > 1:
         chosen = [
             e for e in images if e.platform is not None and platforms_match(e.platform, stated)

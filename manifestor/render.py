@@ -32,7 +32,7 @@ def list_view(manifest: Manifest) -> str:
 
 def manifest_view(manifest: Manifest) -> str:
     """An image manifest the way docker prints one: its own keys, tab-indented."""
-    return json.dumps(_ordered(manifest.raw), indent="\t", ensure_ascii=False) + "\n"
+    return json.dumps(json.loads(manifest.raw), indent="\t", ensure_ascii=False) + "\n"
 
 
 def entry_object(ref: str, descriptor: Descriptor, manifest: Manifest) -> dict[str, Any]:
@@ -43,9 +43,9 @@ def entry_object(ref: str, descriptor: Descriptor, manifest: Manifest) -> dict[s
         "Raw": base64.b64encode(manifest.raw).decode(),
     }
     if manifest.media_type == DOCKER_MANIFEST:
-        out["SchemaV2Manifest"] = _ordered(manifest.raw)
+        out["SchemaV2Manifest"] = json.loads(manifest.raw)
     elif manifest.media_type == OCI_MANIFEST:
-        out["OCIManifest"] = _ordered(manifest.raw)
+        out["OCIManifest"] = json.loads(manifest.raw)
     return out
 
 
@@ -54,7 +54,3 @@ def verbose_view(entries: Sequence[ListEntry], as_list: bool) -> str:
     objects = [entry_object(str(e.source), e.descriptor, e.manifest) for e in entries]
     value: Any = objects if as_list else objects[0]
     return json.dumps(value, indent="\t", ensure_ascii=False) + "\n"
-
-
-def _ordered(raw: bytes) -> Any:
-    return json.loads(raw)

@@ -92,9 +92,11 @@ def load_spec(path: str | Path) -> list[Release]:
     """Every release (YAML document) in a spec file."""
     file = Path(path)
     try:
-        text = file.read_text()
+        text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise SpecError(f"{file}: cannot read spec ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise SpecError(f"{file}: the spec is not UTF-8 text") from None
     try:
         documents = [d for d in yaml.compose_all(text, Loader=yaml.SafeLoader) if d is not None]
     except yaml.YAMLError as exc:
@@ -162,6 +164,11 @@ def _release(file: Path, document: yaml.Node) -> Release:
     except InvalidReferenceError as exc:
         raise SpecError(f"{_where(file, image_node)}: image: {exc}") from None
     tags = tuple(_strings(file, fields["tags"], "tags")) if "tags" in fields else ()
+    for tag in tags:
+        try:
+            target.with_tag(tag)
+        except InvalidReferenceError as exc:
+            raise SpecError(f"{_where(file, fields['tags'])}: tags: {exc}") from None
     if "manifests" not in fields:
         raise SpecError(f"{_where(file, document)}: field 'manifests' is missing")
     manifests = fields["manifests"]

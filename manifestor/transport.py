@@ -123,6 +123,22 @@ class _RetryableStatus(Exception):
         self.response = response
 
 
+class _Session(requests.Session):
+    """A Session whose adapters may be mounted while other threads send requests."""
+
+    def __init__(self) -> None:
+        self._adapters_lock = threading.Lock()  # before super(): it mounts the defaults
+        super().__init__()
+
+    def mount(self, prefix: str, adapter: requests.adapters.BaseAdapter) -> None:
+        with self._adapters_lock:
+            super().mount(prefix, adapter)
+
+    def get_adapter(self, url: str) -> requests.adapters.BaseAdapter:
+        with self._adapters_lock:
+            return super().get_adapter(url)
+
+
 class _HeaderAuth(requests.auth.AuthBase):
     """Sets (or withholds) Authorization explicitly, so ~/.netrc never overrides it."""
 
@@ -175,7 +191,10 @@ def redact_text(text: str) -> str:
 def authority(url: str) -> str:
     """`https://Host:443/x` -> `host:443`; the unit a credential belongs to."""
     parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:  # a port out of range, from a header the registry sent
+        raise TransportError(f"invalid URL {redact_url(url)}") from None
     host = (parts.hostname or "").lower()
     if ":" in host:
         host = f"[{host}]"
@@ -216,9 +235,12 @@ class Transport:
         if insecure:
             # The user asked to skip verification; a warning per request would be noise.
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-        self._session = requests.Session()
+        self._session = _Session()
         self._session.headers["User-Agent"] = f"manifestor/{__version__}"
         self._mounted: set[str] = set()
+        # --insecure is for the registries this invocation talks to, not for token
+        # servers or blob storage they send us to.
+        self._insecure_hosts: set[str] = set()
         self._bases: dict[str, str] = {}
         self._lock = threading.Lock()
         self._host_locks: dict[str, threading.Lock] = {}
@@ -239,6 +261,9 @@ class Transport:
 
         Plain HTTP is used only for loopback hosts or with `insecure`; a certificate
         problem is never answered by downgrading to HTTP."""
+        if self.insecure:
+            with self._lock:
+                self._insecure_hosts.add(host.lower())
         with self._host_lock(host):
             base = self._bases.get(host)
             if base is not None:
@@ -306,10 +331,13 @@ class Transport:
             for key in sorted(host_dir.glob("*.key")):
                 if not key.with_suffix(".cert").exists():
                     raise TLSError(f"client key {key} has no matching certificate")
-        if self.insecure:
+        if netloc in self._insecure_hosts:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
         return context
+
+    def _skips_verification(self, url: str) -> bool:
+        return urlsplit(url).netloc.lower() in self._insecure_hosts
 
     # -- requests -----------------------------------------------------------------------
 
@@ -447,7 +475,7 @@ class Transport:
                 stream=True,
                 allow_redirects=False,
                 timeout=timeout,
-                verify=not self.insecure,
+                verify=not self._skips_verification(url),
             )
         finally:
             if hasattr(data, "close"):

@@ -14,11 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from manifestor.assemble import ListEntry, ListFormat, describes
-from manifestor.errors import ManifestFormatError
+from manifestor.errors import ManifestFormatError, ReadBackError, TagMovedError
 from manifestor.oci import LIST_MEDIA_TYPES
 from manifestor.platform import platforms_match
 from manifestor.pool import map_bounded
-from manifestor.publish import Progress, PushResult, ReadBackError, TagMovedError, push_list
+from manifestor.publish import Progress, PushResult, push_list
 from manifestor.reference import Reference
 from manifestor.registry import ManifestInfo, RegistryClient
 

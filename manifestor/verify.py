@@ -99,6 +99,8 @@ def verify_list(
     )
     children = _flag_stray_attestations(top.children, children)
     problems = list(_missing(expected, [c.claimed for c in children if not c.attestation]))
+    if not any(not c.attestation for c in children):
+        problems.append("the list has no images")
     attestations = [c for c in children if c.attestation]
     if attestations and not allow_attestations:
         problems.append(

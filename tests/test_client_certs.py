@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from manifestor.credentials import Keychain
 from manifestor.errors import TLSError
 from manifestor.reference import parse_reference
 from manifestor.registry import RegistryClient
@@ -25,7 +26,9 @@ def _certs_d(tmp_path: Path, registry, *, client: bool) -> Path:
 
 
 def _client(certs_dir: Path) -> RegistryClient:
-    return RegistryClient(certs_dir=certs_dir, retry=RetryPolicy(attempts=1))
+    # An empty Docker config of its own: the machine's credentials play no part.
+    keychain = Keychain(certs_dir.parent / "docker-config")
+    return RegistryClient(keychain=keychain, certs_dir=certs_dir, retry=RetryPolicy(attempts=1))
 
 
 def test_client_certificate_from_certs_d_is_presented(registry_mtls, tmp_path):

@@ -27,8 +27,8 @@ from rig.faultproxy import FaultProxy, ProxiedRequest, status
 from rig.images import DOCKER_LIST, OCI_INDEX
 
 from manifestor.credentials import Keychain
-from manifestor.errors import ManifestInvalidError
-from manifestor.publish import ReadBackError, push_list
+from manifestor.errors import ManifestInvalidError, ReadBackError
+from manifestor.publish import push_list
 from manifestor.reference import parse_reference
 from manifestor.registry import RegistryClient
 from manifestor.release import ReleaseOptions, gather_entries
