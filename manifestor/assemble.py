@@ -136,7 +136,7 @@ def resolve_source(
     if not wanted:
         raise UsageError(f"source list {ref} has no image for the requested platforms")
     children = map_bounded(
-        lambda d: client.get_manifest(_by_digest(ref, d.digest)), wanted, lambda d: _host(ref)
+        lambda d: client.get_manifest(ref.at_digest(d.digest)), wanted, lambda d: _host(ref)
     )
     entries = []
     for descriptor, child in zip(wanted, children, strict=True):
@@ -199,10 +199,6 @@ def build_list(
     if annotations:
         body["annotations"] = dict(annotations)
     return parse_manifest(go_json(body, indent="   ").encode(), media_type, "list")
-
-
-def _by_digest(ref: Reference, digest: str) -> Reference:
-    return Reference(ref.domain, ref.path, None, digest)
 
 
 def _host(ref: Reference) -> str:

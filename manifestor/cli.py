@@ -43,7 +43,7 @@ from manifestor.login import remove_credentials, store_credentials
 from manifestor.platform import parse_platform
 from manifestor.progress import terminal_progress, wants_progress
 from manifestor.publish import PushResult, check_entries, plan_steps
-from manifestor.reference import parse_reference
+from manifestor.reference import HUB_DOMAINS, parse_reference
 from manifestor.registry import RegistryClient
 from manifestor.release import ReleaseOptions, plan_release, prepare_release, publish_prepared
 from manifestor.render import list_view, manifest_view, verbose_view
@@ -679,14 +679,13 @@ def _registry_domain(text: str) -> str:
     text = text.strip().removeprefix("https://").removeprefix("http://").split("/", 1)[0]
     if not text:
         raise UsageError("a registry host is required, e.g. registry.example.com:5000")
-    if text in HUB_NAMES:
+    if text in HUB_DOMAINS:
         return "docker.io"
     if not _HOST.fullmatch(text):
         raise UsageError(f"invalid registry {text!r}: expected host[:port]")
     return text
 
 
-HUB_NAMES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 _HOST = re.compile(r"([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:]+\])(:[0-9]+)?")
 
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from manifestor.errors import CredentialsError
+from manifestor.reference import DOCKER_HUB_CREDENTIAL_KEY, HUB_DOMAINS
 
-DOCKER_HUB_KEY = "https://index.docker.io/v1/"
-_DOCKER_HUB_DOMAINS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+DOCKER_HUB_KEY = DOCKER_HUB_CREDENTIAL_KEY
 _HELPER_PREFIX = "docker-credential-"
 _TOKEN_USERNAME = "<token>"
 _HELPER_NOT_FOUND = "credentials not found in native keychain"
@@ -61,7 +61,7 @@ class Credential:
 
 def credential_key(registry: str) -> str:
     """The key docker files a registry's credentials under (config `auths`, helpers)."""
-    if registry.lower() in _DOCKER_HUB_DOMAINS:
+    if registry.lower() in HUB_DOMAINS:
         return DOCKER_HUB_KEY
     return registry
 

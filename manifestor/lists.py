@@ -4,7 +4,7 @@ stores nothing, a failed annotate changes nothing, a failed push keeps the list.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from manifestor.assemble import ListEntry, ListFormat, SourceFilter, resolve_sources
@@ -22,12 +22,10 @@ from manifestor.platform import (
     normalize_os,
     validate_platform,
 )
-from manifestor.publish import Progress, PushResult, push_list
+from manifestor.publish import Notify, Progress, PushResult, push_list
 from manifestor.reference import Reference, parse_reference
 from manifestor.registry import RegistryClient
 from manifestor.store import ManifestStore, StoredEntry, StoredList
-
-Notify = Callable[[str], None]
 
 
 def to_stored(entry: ListEntry) -> StoredEntry:

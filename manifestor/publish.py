@@ -235,7 +235,7 @@ def plan_steps(
     """The requests a push would make, found out with reads (HEAD) only: a dry run."""
     steps: list[str] = []
     for entry in _unique(entries):
-        at_target = _at_digest(target, entry.manifest.digest)
+        at_target = target.at_digest(entry.manifest.digest)
         there = client.head_manifest(at_target) is not None
         if _in_target(entry, target):
             state = "present" if there else "MISSING: the push would fail"
@@ -272,13 +272,13 @@ def _blob_plan(
 def _list_destination(target: Reference, document: Manifest) -> Reference:
     if target.tag:
         return Reference(target.domain, target.path, target.tag, None)
-    return _at_digest(target, document.digest)
+    return target.at_digest(document.digest)
 
 
 def _check_present(client: RegistryClient, target: Reference, entries: Sequence[ListEntry]) -> None:
     unique = _unique(entries)
     found = map_bounded(
-        lambda e: client.head_manifest(_at_digest(target, e.manifest.digest)),
+        lambda e: client.head_manifest(target.at_digest(e.manifest.digest)),
         unique,
         lambda e: target.registry,
     )
@@ -298,7 +298,7 @@ def _bring_child(
     notify: Notify | None,
     progress: Progress | None,
 ) -> PushedChild:
-    at_target = _at_digest(target, entry.manifest.digest)
+    at_target = target.at_digest(entry.manifest.digest)
     if client.head_manifest(at_target) is None:
         for blob in entry.manifest.blobs():
             _bring_blob(client, entry, target, blob, progress)
@@ -327,7 +327,7 @@ def _bring_blob(
     elif source.registry == target.registry and client.mount_blob(target, blob.digest, source):
         return
     else:
-        body = BodySource(lambda: client.open_blob(source, blob.digest), blob.size)
+        body = client.blob_body(source, blob.digest, blob.size)
     if progress is not None:
         body = _tracked(body, progress, f"{blob.digest[7:19]} {entry.label}")
     client.upload_blob(target, blob.digest, body)
@@ -365,10 +365,6 @@ def _in_target(entry: ListEntry, target: Reference) -> bool:
         and entry.source.registry == target.registry
         and entry.source.path == target.path
     )
-
-
-def _at_digest(ref: Reference, digest: str) -> Reference:
-    return Reference(ref.domain, ref.path, None, digest)
 
 
 def _unique(entries: Sequence[ListEntry]) -> list[ListEntry]:

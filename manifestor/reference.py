@@ -25,6 +25,8 @@ MAX_TAG_LENGTH = 128
 DIGEST_HEX_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
 
 _LEGACY_HUB_DOMAIN = "index.docker.io"
+# Every spelling of Docker Hub a user may write as a registry host.
+HUB_DOMAINS = frozenset({DOCKER_HUB_DOMAIN, _LEGACY_HUB_DOMAIN, DOCKER_HUB_REGISTRY})
 _OFFICIAL_PREFIX = "library/"
 
 # The grammar of distribution/reference regexp.go, one fragment per production.
@@ -70,7 +72,7 @@ class Reference:
     @property
     def registry(self) -> str:
         """The host the v2 API is spoken to."""
-        return DOCKER_HUB_REGISTRY if self.domain == DOCKER_HUB_DOMAIN else self.domain
+        return api_host(self.domain)
 
     @property
     def credential_key(self) -> str:
@@ -95,6 +97,10 @@ class Reference:
     def with_digest(self, digest: str) -> Reference:
         """Same repository pinned to this digest; the tag is kept (`name:tag@digest`)."""
         return replace(self, digest=parse_digest(digest))
+
+    def at_digest(self, digest: str) -> Reference:
+        """The manifest with this digest in the same repository, without a tag."""
+        return Reference(self.domain, self.path, None, parse_digest(digest))
 
     def familiar(self) -> str:
         """docker's short form: `ubuntu:latest` for docker.io/library/ubuntu:latest."""
@@ -156,6 +162,11 @@ def parse_reference(text: str, *, default_tag: str | None = DEFAULT_TAG) -> Refe
     if tag is None and not at and default_tag is not None:
         tag = default_tag
     return Reference(domain=domain, path=path, tag=tag, digest=digest if at else None)
+
+
+def api_host(domain: str) -> str:
+    """Docker Hub's names all speak the API at registry-1.docker.io; others as written."""
+    return DOCKER_HUB_REGISTRY if domain in HUB_DOMAINS else domain
 
 
 def parse_digest(text: str) -> str:

@@ -46,7 +46,7 @@ from manifestor.oci import (
     strip_media_type,
     verify_digest,
 )
-from manifestor.reference import Reference
+from manifestor.reference import Reference, api_host
 from manifestor.transport import (
     BodySource,
     HttpResponse,
@@ -111,7 +111,7 @@ class RegistryClient:
         self._endpoint(domain)
 
     def _endpoint(self, domain: str) -> _Endpoint:
-        host = _api_host(domain)
+        host = api_host(domain)
         with self._lock:
             endpoint = self._endpoints.get(host)
             lock = self._host_locks.setdefault(host, threading.Lock())
@@ -433,10 +433,13 @@ class RegistryClient:
     def copy_blob(
         self, source: Reference, target: Reference, digest: str, size: int | None
     ) -> None:
-        """Stream a blob from one repository (any registry) into another, constant memory.
+        """Stream a blob from one repository (any registry) into another, constant memory."""
+        self.upload_blob(target, digest, self.blob_body(source, digest, size))
 
-        The stream is re-opened for every attempt, so a retried PUT re-sends it whole."""
-        self.upload_blob(target, digest, BodySource(lambda: self.open_blob(source, digest), size))
+    def blob_body(self, source: Reference, digest: str, size: int | None) -> BodySource:
+        """A remote blob as an upload body: re-opened for every attempt, so a retried PUT
+        re-sends it whole; verified against its digest as it streams."""
+        return BodySource(lambda: self.open_blob(source, digest), size)
 
     def _cancel_upload(self, repo: Reference, response: HttpResponse) -> None:
         location = response.headers.get("Location")
@@ -461,10 +464,6 @@ class RegistryClient:
         except CredentialsError:
             return None
         return credential.username if credential else None
-
-
-def _api_host(domain: str) -> str:
-    return "registry-1.docker.io" if domain in ("docker.io", "index.docker.io") else domain
 
 
 def _next_link(header: str | None) -> str | None:

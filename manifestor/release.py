@@ -5,7 +5,7 @@ agree with the image's config: a mismatch is an image built on the wrong host.""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from manifestor.assemble import (
@@ -22,6 +22,7 @@ from manifestor.oci import LIST_MEDIA_TYPES, Manifest
 from manifestor.platform import Platform, config_agrees, platforms_match
 from manifestor.pool import map_bounded
 from manifestor.publish import (
+    Notify,
     Progress,
     PushResult,
     check_entries,
@@ -33,8 +34,6 @@ from manifestor.reference import Reference
 from manifestor.registry import ManifestInfo, RegistryClient
 from manifestor.spec import Release, SourceSpec
 from manifestor.upsert import upsert_list
-
-Notify = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -190,9 +189,7 @@ def unchanged_by_heads(
     if len(digests) != 1:
         return None
     digest = digests.pop()
-    current = client.get_manifest(
-        Reference(release.target.domain, release.target.path, None, digest)
-    )
+    current = client.get_manifest(release.target.at_digest(digest))
     by_digest = {d.digest: d for d in current.children}
     descriptors = []
     for source in release.sources:
@@ -279,7 +276,7 @@ def _local_entry(target: Reference, image: LocalImage) -> ListEntry:
         platform = platform_from_config(image.config(), image.label)
     # A local image lands in the target repository by digest; that is its reference there.
     return ListEntry(
-        source=Reference(target.domain, target.path, None, image.manifest.digest),
+        source=target.at_digest(image.manifest.digest),
         manifest=image.manifest,
         platform=platform,
         annotations=dict(image.annotations),

@@ -18,11 +18,9 @@ from manifestor.errors import ManifestFormatError, ReadBackError, TagMovedError
 from manifestor.oci import LIST_MEDIA_TYPES
 from manifestor.platform import platforms_match
 from manifestor.pool import map_bounded
-from manifestor.publish import Progress, PushResult, push_list
+from manifestor.publish import Notify, Progress, PushResult, push_list
 from manifestor.reference import Reference
 from manifestor.registry import ManifestInfo, RegistryClient
-
-Notify = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -126,7 +124,7 @@ def _current_list(
     """The entries and the index annotations of the list the tag holds now."""
     if info is None:
         return [], {}
-    at = Reference(target.domain, target.path, None, info.digest)
+    at = target.at_digest(info.digest)
     current = client.get_manifest(at)
     if current.media_type not in LIST_MEDIA_TYPES:
         raise ManifestFormatError(
@@ -134,13 +132,13 @@ def _current_list(
         )
     children = current.children
     manifests = map_bounded(
-        lambda d: client.get_manifest(Reference(target.domain, target.path, None, d.digest)),
+        lambda d: client.get_manifest(target.at_digest(d.digest)),
         list(children),
         lambda d: target.registry,
     )
     entries = [
         ListEntry(
-            Reference(target.domain, target.path, None, d.digest),
+            target.at_digest(d.digest),
             manifest,
             d.platform,
             dict(d.annotations or {}),
@@ -155,6 +153,6 @@ def _still_holds(client: RegistryClient, target: Reference, fresh: Sequence[List
     info = client.head_manifest(target)
     if info is None:
         return False
-    now = client.get_manifest(Reference(target.domain, target.path, None, info.digest))
+    now = client.get_manifest(target.at_digest(info.digest))
     present = {d.digest for d in now.children}
     return all(e.manifest.digest in present for e in fresh if not e.is_attestation)

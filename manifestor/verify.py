@@ -147,7 +147,7 @@ def _missing(expected: Sequence[Platform], present: Sequence[Platform | None]) -
 def _check_child(client: RegistryClient, repo: Reference, descriptor: Descriptor) -> ChildReport:
     claimed = descriptor.platform
     attestation = is_attestation_descriptor(descriptor)
-    at = Reference(repo.domain, repo.path, None, descriptor.digest)
+    at = repo.at_digest(descriptor.digest)
     try:
         manifest = client.get_manifest(at)
     except NotFoundError:
