@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from clihelpers import Cli, make_cli, repo_for
 from rig.dockerconfig import DockerConfig
 from rig.faultproxy import BlobMirror, FaultProxy
 from rig.images import PushedImage, RigClient, make_image
@@ -149,3 +150,15 @@ def docker_config(tmp_path, monkeypatch: pytest.MonkeyPatch) -> DockerConfig:
     config = DockerConfig(tmp_path / "docker-config")
     monkeypatch.setenv("DOCKER_CONFIG", str(config.path))
     return config
+
+
+@pytest.fixture
+def cli(tmp_path, docker_config: DockerConfig) -> Cli:
+    """The manifestor CLI as a subprocess, with this test's own Docker config directory."""
+    return make_cli(tmp_path, docker_config.path)
+
+
+@pytest.fixture
+def repo(request: pytest.FixtureRequest) -> str:
+    """A repository name unique to this test (the registries live for the whole session)."""
+    return repo_for(request)

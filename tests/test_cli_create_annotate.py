@@ -4,7 +4,6 @@ against a real registry, checked through `inspect`, the store directory and the 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,24 +12,12 @@ from clihelpers import (
     assert_one_line_error,
     assert_pullable,
     last_line_digest,
-    make_cli,
     push_arches,
     ref,
-    repo_for,
 )
 from rig.images import DOCKER_LIST, OCI_INDEX, make_image, push_image, push_index
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def cli(tmp_path: Path, docker_config) -> Cli:
-    return make_cli(tmp_path, docker_config.path)
-
-
-@pytest.fixture
-def repo(request: pytest.FixtureRequest) -> str:
-    return repo_for(request)
 
 
 def _inspect(cli: Cli, list_name: str) -> dict[str, Any]:

@@ -16,22 +16,11 @@ from clihelpers import (
     make_cli,
     push_arches,
     ref,
-    repo_for,
 )
 from rig.images import make_image, push_image
 from rig.registry import free_port
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def cli(tmp_path: Path, docker_config) -> Cli:
-    return make_cli(tmp_path, docker_config.path)
-
-
-@pytest.fixture
-def repo(request: pytest.FixtureRequest) -> str:
-    return repo_for(request)
 
 
 @pytest.fixture(scope="module")

@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 from clihelpers import (
-    Cli,
     assert_one_line_error,
     assert_pullable,
     last_line_digest,
-    make_cli,
     push_arches,
     ref,
-    repo_for,
 )
 from rig.images import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, push_index
 
@@ -26,16 +22,6 @@ pytestmark = pytest.mark.integration
 # The key order docker prints list descriptors in; annotations (which docker drops) are
 # kept by manifestor, before the platform.
 DESCRIPTOR_KEYS = ("mediaType", "size", "digest", "annotations", "platform")
-
-
-@pytest.fixture
-def cli(tmp_path: Path, docker_config) -> Cli:
-    return make_cli(tmp_path, docker_config.path)
-
-
-@pytest.fixture
-def repo(request: pytest.FixtureRequest) -> str:
-    return repo_for(request)
 
 
 def _docker_list_text(body: dict[str, Any]) -> str:

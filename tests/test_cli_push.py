@@ -6,7 +6,6 @@ Every pushed list is pulled back with `skopeo copy --all`."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
@@ -15,26 +14,14 @@ from clihelpers import (
     assert_one_line_error,
     assert_pullable,
     last_line_digest,
-    make_cli,
     push_arches,
     ref,
-    repo_for,
     sha256,
 )
 from rig.faultproxy import status
 from rig.images import DOCKER_LIST, OCI_INDEX
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def cli(tmp_path: Path, docker_config) -> Cli:
-    return make_cli(tmp_path, docker_config.path)
-
-
-@pytest.fixture
-def repo(request: pytest.FixtureRequest) -> str:
-    return repo_for(request)
 
 
 def _query(request) -> dict[str, str]:

@@ -37,9 +37,7 @@ def test_client_certificate_from_certs_d_is_presented(registry_mtls, tmp_path):
         assert client.head_manifest(ref) is None  # reached the registry: TLS accepted us
 
 
-def test_without_the_client_certificate_the_handshake_fails_as_a_tls_error(
-    registry_mtls, tmp_path
-):
+def test_without_the_client_certificate_the_handshake_fails_as_a_tls_error(registry_mtls, tmp_path):
     with _client(_certs_d(tmp_path, registry_mtls, client=False)) as client:
         with pytest.raises(TLSError) as caught:
             client.ping(registry_mtls.host)

@@ -22,10 +22,8 @@ from clihelpers import (
     CliResult,
     assert_one_line_error,
     last_line_digest,
-    make_cli,
     push_arches,
     ref,
-    repo_for,
 )
 from rig.images import RigClient
 
@@ -58,16 +56,6 @@ elif action == "erase":
         sys.exit(1)
     db.write_text(json.dumps(secrets))
 """
-
-
-@pytest.fixture
-def cli(tmp_path: Path, docker_config) -> Cli:
-    return make_cli(tmp_path, docker_config.path)
-
-
-@pytest.fixture
-def repo(request: pytest.FixtureRequest) -> str:
-    return repo_for(request)
 
 
 def run(

@@ -5,16 +5,12 @@ config, and the one-line error contract for mistakes."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from clihelpers import (
     DIGEST,
-    Cli,
     assert_one_line_error,
     assert_pullable,
     last_line_digest,
-    make_cli,
     push_arches,
     ref,
     repo_for,
@@ -31,16 +27,6 @@ from rig.faultproxy import status
 from rig.images import DOCKER_LIST, OCI_INDEX, make_image, push_image, push_index
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def cli(tmp_path: Path, docker_config) -> Cli:
-    return make_cli(tmp_path, docker_config.path)
-
-
-@pytest.fixture
-def repo(request: pytest.FixtureRequest) -> str:
-    return repo_for(request)
 
 
 # -- tags, annotations, format --------------------------------------------------------------

@@ -7,18 +7,13 @@ pulled with `skopeo copy --all`."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from clihelpers import (
-    Cli,
     assert_one_line_error,
     assert_pullable,
     last_line_digest,
-    make_cli,
     push_arches,
     ref,
-    repo_for,
 )
 from oneshothelpers import (
     OCI_CONFIG,
@@ -43,16 +38,6 @@ from oneshothelpers import (
 from rig.images import DOCKER_LIST, make_image, push_image, push_index
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def cli(tmp_path: Path, docker_config) -> Cli:
-    return make_cli(tmp_path, docker_config.path)
-
-
-@pytest.fixture
-def repo(request: pytest.FixtureRequest) -> str:
-    return repo_for(request)
 
 
 # -- images in the registry, by tag, digest, template ---------------------------------------

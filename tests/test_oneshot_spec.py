@@ -10,10 +10,8 @@ from pathlib import Path
 
 import pytest
 from clihelpers import (
-    Cli,
     assert_one_line_error,
     assert_pullable,
-    make_cli,
     push_arches,
     ref,
     repo_for,
@@ -29,16 +27,6 @@ from oneshothelpers import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def cli(tmp_path: Path, docker_config) -> Cli:
-    return make_cli(tmp_path, docker_config.path)
-
-
-@pytest.fixture
-def repo(request: pytest.FixtureRequest) -> str:
-    return repo_for(request)
 
 
 def _spec(tmp_path: Path, text: str) -> Path:

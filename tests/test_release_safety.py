@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 from clihelpers import (
-    Cli,
     assert_one_line_error,
     assert_pullable,
     last_line_digest,
-    make_cli,
     push_arches,
     ref,
-    repo_for,
 )
 from oneshothelpers import assert_served_list, image_entry, tag_absent, writes
 from rig.faultproxy import FaultProxy, ProxiedRequest, status
@@ -40,16 +36,6 @@ OTHER_DIGEST = "sha256:" + "0" * 64
 MANIFEST_INVALID = json.dumps(
     {"errors": [{"code": "MANIFEST_INVALID", "message": "manifest invalid"}]}
 ).encode()
-
-
-@pytest.fixture
-def cli(tmp_path: Path, docker_config) -> Cli:
-    return make_cli(tmp_path, docker_config.path)
-
-
-@pytest.fixture
-def repo(request: pytest.FixtureRequest) -> str:
-    return repo_for(request)
 
 
 def manifest_requests(proxy: FaultProxy, repo: str, ident: str | None = None) -> list:

@@ -7,19 +7,15 @@ on its own, without a registry."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import pytest
 from clihelpers import (
-    Cli,
     assert_one_line_error,
     assert_pullable,
     last_line_digest,
-    make_cli,
     push_arches,
     ref,
-    repo_for,
 )
 from oneshothelpers import assert_served_list, image_entry, writes
 from rig.images import (
@@ -164,16 +160,6 @@ def test_merge_into_nothing_is_the_fresh_entries():
 
 
 # -- against a real registry ------------------------------------------------------------------
-
-
-@pytest.fixture
-def cli(tmp_path: Path, docker_config) -> Cli:
-    return make_cli(tmp_path, docker_config.path)
-
-
-@pytest.fixture
-def repo(request: pytest.FixtureRequest) -> str:
-    return repo_for(request)
 
 
 def served_entries(rig, repo: str, tag: str) -> list[dict[str, Any]]:

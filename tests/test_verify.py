@@ -6,24 +6,13 @@ report is printed for people (or as JSON), and the exit status is 1 on any failu
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
-from clihelpers import Cli, assert_one_line_error, make_cli, push_arches, ref, repo_for
+from clihelpers import assert_one_line_error, push_arches, ref
 from rig.images import DOCKER_LIST, Blob, PushedImage, push_index
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def cli(tmp_path: Path, docker_config) -> Cli:
-    return make_cli(tmp_path, docker_config.path)
-
-
-@pytest.fixture
-def repo(request: pytest.FixtureRequest) -> str:
-    return repo_for(request)
 
 
 def docker_list(entries: list[dict[str, Any]]) -> Blob:
