@@ -42,7 +42,7 @@ from manifestor.lists import (
 from manifestor.login import remove_credentials, store_credentials
 from manifestor.platform import parse_platform
 from manifestor.progress import terminal_progress, wants_progress
-from manifestor.publish import PushResult, check_entries, plan_steps
+from manifestor.publish import Progress, PushResult, check_entries, plan_steps
 from manifestor.reference import HUB_DOMAINS, parse_reference
 from manifestor.registry import RegistryClient
 from manifestor.release import ReleaseOptions, plan_release, prepare_release, publish_prepared
@@ -447,51 +447,93 @@ def push(
         )
     say = (lambda line: None) if quiet else _tell
     note = (lambda line: None) if quiet else _say
-    lines = []
     with opts.client(insecure) as client, terminal_progress(wants_progress(quiet)) as bars:
         if releases is None:
             assert target is not None
             list_ref = parse_reference(target)
-            extra = [list_ref.with_tag(t) for t in tag or []]
-            if dry_run:
-                entries = stored_entries_to_push(opts.store(), list_ref)
-                _show_plan(
-                    client, Release(list_ref, (), tuple(tag or ()), index_annotations), entries, fmt
-                )
-                return
-            result = push_stored_list(
+            local = Release(list_ref, (), tuple(tag or ()), index_annotations)
+            results = _push_local_list(
                 client,
                 opts.store(),
-                list_ref,
+                local,
+                fmt,
                 purge=purge,
-                list_format=fmt,
-                annotations=index_annotations,
-                extra_tags=extra,
-                notify=say,
-                warn=note,
+                dry_run=dry_run,
+                say=say,
+                note=note,
                 progress=bars,
             )
-            _report_unchanged(result, note)
-            lines.append((result.digest, result.target))
         else:
             options = ReleaseOptions(fmt, selection, ignore_missing, upsert)  # type: ignore[arg-type]
-            if dry_run:
-                for release in releases:
-                    plan = plan_release(client, release, options, notify=note)
-                    _out(list_view(plan.document))
-                    for step in plan.steps:
-                        _say(f"plan: {step}")
-                return
-            # Every release is resolved and checked before the first one is written.
-            prepared = [prepare_release(client, r, options, notify=note) for r in releases]
-            for ready in prepared:
-                result = publish_prepared(client, ready, options, notify=note, progress=bars)
-                _report_unchanged(result, note)
-                lines.append((result.digest, result.target))
+            results = _push_releases(
+                client, releases, options, dry_run=dry_run, note=note, progress=bars
+            )
+    if results:
+        _print_digests(results, digest_file)
+
+
+def _push_local_list(
+    client: RegistryClient,
+    store: ManifestStore,
+    local: Release,
+    fmt: str,
+    *,
+    purge: bool,
+    dry_run: bool,
+    say: Callable[[str], None],
+    note: Callable[[str], None],
+    progress: Progress | None,
+) -> list[PushResult]:
+    """`push LIST`: the stored list, under its tag and any --tag (none on a dry run)."""
     if dry_run:
-        return
+        _show_plan(client, local, stored_entries_to_push(store, local.target), fmt)
+        return []
+    result = push_stored_list(
+        client,
+        store,
+        local.target,
+        purge=purge,
+        list_format=fmt,  # type: ignore[arg-type]
+        annotations=local.annotations,
+        extra_tags=[local.target.with_tag(t) for t in local.tags],
+        notify=say,
+        warn=note,
+        progress=progress,
+    )
+    _report_unchanged(result, note)
+    return [result]
+
+
+def _push_releases(
+    client: RegistryClient,
+    releases: list[Release],
+    options: ReleaseOptions,
+    *,
+    dry_run: bool,
+    note: Callable[[str], None],
+    progress: Progress | None,
+) -> list[PushResult]:
+    """One-shot releases; every one is resolved and checked before the first is written."""
+    if dry_run:
+        for release in releases:
+            plan = plan_release(client, release, options, notify=note)
+            _out(list_view(plan.document))
+            for step in plan.steps:
+                _say(f"plan: {step}")
+        return []
+    prepared = [prepare_release(client, r, options, notify=note) for r in releases]
+    results = []
+    for ready in prepared:
+        result = publish_prepared(client, ready, options, notify=note, progress=progress)
+        _report_unchanged(result, note)
+        results.append(result)
+    return results
+
+
+def _print_digests(results: list[PushResult], digest_file: Path | None) -> None:
+    """The digest last on stdout (`DIGEST TARGET` per release when there are several)."""
     text = "".join(
-        f"{digest}\n" if len(lines) == 1 else f"{digest} {ref}\n" for digest, ref in lines
+        f"{r.digest}\n" if len(results) == 1 else f"{r.digest} {r.target}\n" for r in results
     )
     _out(text)
     if digest_file is not None:
