@@ -223,11 +223,11 @@ def push_stored_list(
     `notify` hears of children brought in (docker prints those on stdout), `warn` of
     diagnostics."""
     with store.locked(list_ref):  # an annotate meanwhile must not be purged unseen
-        return _push_locked(
+        entries = stored_entries_to_push(store, list_ref)
+        result = push_list(
             client,
-            store,
             list_ref,
-            purge=purge,
+            entries,
             list_format=list_format,
             annotations=annotations,
             extra_tags=extra_tags,
@@ -235,36 +235,9 @@ def push_stored_list(
             warn=warn,
             progress=progress,
         )
-
-
-def _push_locked(
-    client: RegistryClient,
-    store: ManifestStore,
-    list_ref: Reference,
-    *,
-    purge: bool,
-    list_format: ListFormat,
-    annotations: Mapping[str, str] | None,
-    extra_tags: Sequence[Reference],
-    notify: Notify | None,
-    warn: Notify | None,
-    progress: Progress | None,
-) -> PushResult:
-    entries = stored_entries_to_push(store, list_ref)
-    result = push_list(
-        client,
-        list_ref,
-        entries,
-        list_format=list_format,
-        annotations=annotations,
-        extra_tags=extra_tags,
-        notify=notify,
-        warn=warn,
-        progress=progress,
-    )
-    if purge:
-        store.remove(list_ref)
-    return result
+        if purge:
+            store.remove(list_ref)
+        return result
 
 
 def stored_entries_to_push(store: ManifestStore, list_ref: Reference) -> list[ListEntry]:

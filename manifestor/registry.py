@@ -154,30 +154,25 @@ class RegistryClient:
         endpoint = self._endpoint(repo.domain)
         scopes = list(scopes)
         target = url or endpoint.base_url + path
-        if authority(target) != authority(endpoint.base_url):
-            # A URL the registry handed us (an upload Location) on another host: it gets
-            # no credentials, like a redirect target.
-            response = self.transport.request(
+
+        def send(authorization: str | None) -> HttpResponse:
+            return self.transport.request(
                 method,
                 target,
                 headers=headers,
+                authorization=authorization,
                 body=body,
                 stream=stream,
                 read_limit=read_limit,
                 truncate=truncate,
             )
-            return response
+
+        if authority(target) != authority(endpoint.base_url):
+            # A URL the registry handed us (an upload Location) on another host: it gets
+            # no credentials, like a redirect target.
+            return send(None)
         authorization = endpoint.auth.authorization(scopes)
-        response = self.transport.request(
-            method,
-            target,
-            headers=headers,
-            authorization=authorization,
-            body=body,
-            stream=stream,
-            read_limit=read_limit,
-            truncate=truncate,
-        )
+        response = send(authorization)
         # Re-authenticate only for the registry's own 401, never for a redirect target's.
         if response.status == 401 and authority(response.url) == authority(target):
             challenges = parse_challenges(response.challenges)
@@ -187,16 +182,7 @@ class RegistryClient:
                 retry_auth = endpoint.auth.reauthorize(scopes, authorization, challenges)
             if retry_auth is not None:
                 response.close()
-                response = self.transport.request(
-                    method,
-                    target,
-                    headers=headers,
-                    authorization=retry_auth,
-                    body=body,
-                    stream=stream,
-                    read_limit=read_limit,
-                    truncate=truncate,
-                )
+                response = send(retry_auth)
         return response
 
     def check_credentials(self, domain: str) -> str:
