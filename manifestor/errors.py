@@ -62,6 +62,12 @@ class RedirectRefusedError(TransportError):
     """A redirect we will not follow (https to http, or too many hops)."""
 
 
+class CancelledError(ManifestorError):
+    """The run was stopped (Ctrl-C), or this task was stopped because another one failed."""
+
+    exit_code = 130
+
+
 @dataclass(frozen=True)
 class RegistryErrorDetail:
     """One entry of a registry's `{"errors": [...]}` body."""

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -764,7 +764,10 @@ def main() -> None:
     except _click_errors.ClickException as error:
         _print_error(error.format_message())
         sys.exit(error.exit_code)
-    except typer.Abort:
+    except typer.Abort as error:
+        if isinstance(error.__cause__, KeyboardInterrupt):
+            # click turns Ctrl-C into Abort; the run's work has stopped by now
+            _print_interrupted()
         _print_error("aborted")
         sys.exit(1)
     except ManifestorError as error:
@@ -781,10 +784,14 @@ def main() -> None:
         _print_error(f"{error.strerror or error}{':' if where else ''}{where}")
         sys.exit(1)
     except KeyboardInterrupt:
-        print("manifestor: interrupted", file=sys.stderr)
-        sys.exit(130)
+        _print_interrupted()
     # A command returns None; typer.Exit (and --help, --version) return their code.
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _print_interrupted() -> NoReturn:
+    print("manifestor: interrupted", file=sys.stderr)
+    sys.exit(130)
 
 
 def _print_error(message: str) -> None:

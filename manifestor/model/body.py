@@ -3,7 +3,7 @@ stream opened anew each time (a blob read from disk or from another registry).""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO
 
@@ -18,3 +18,15 @@ class BodySource:
     @classmethod
     def of_bytes(cls, data: bytes) -> BodySource:
         return cls(lambda: data, len(data))
+
+    def chunks(self, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """Open the body anew and yield it in chunks, whatever `open` gives."""
+        opened = self.open()
+        if isinstance(opened, bytes):
+            yield opened
+        elif hasattr(opened, "read"):
+            with opened:  # type: ignore[union-attr]
+                while chunk := opened.read(chunk_size):  # type: ignore[union-attr]
+                    yield chunk
+        else:
+            yield from opened

@@ -17,7 +17,6 @@ from manifestor.model.entries import (
 )
 from manifestor.model.reference import Reference
 from manifestor.remote.client import RegistryClient
-from manifestor.remote.jobs import map_bounded
 
 
 def resolve_sources(
@@ -25,7 +24,7 @@ def resolve_sources(
 ) -> list[list[ListEntry]]:
     """Resolve each source to its entries (one, or several for a source list), in order."""
     selection = selection or SourceFilter()
-    return map_bounded(lambda ref: resolve_source(client, ref, selection), sources, _host)
+    return client.jobs.map(lambda ref: resolve_source(client, ref, selection), sources)
 
 
 def resolve_source(
@@ -46,9 +45,7 @@ def resolve_source(
     wanted = [c for c in wanted if not is_attestation_descriptor(c) or describes(c, images)]
     if not wanted:
         raise UsageError(f"source list {ref} has no image for the requested platforms")
-    children = map_bounded(
-        lambda d: client.get_manifest(ref.at_digest(d.digest)), wanted, lambda d: _host(ref)
-    )
+    children = client.jobs.map(lambda d: client.get_manifest(ref.at_digest(d.digest)), wanted)
     entries = []
     for descriptor, child in zip(wanted, children, strict=True):
         if child.is_list:
@@ -65,7 +62,3 @@ def resolve_source(
             )
         )
     return entries
-
-
-def _host(ref: Reference) -> str:
-    return ref.registry

@@ -9,7 +9,7 @@ leaves a tag pointing at absent children."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from manifestor.errors import (
@@ -24,7 +24,6 @@ from manifestor.model.oci import DOCKER_LIST, OCI_INDEX, Descriptor, Manifest
 from manifestor.model.reference import Reference
 from manifestor.ops.events import Notify, Progress
 from manifestor.remote.client import ManifestInfo, RegistryClient
-from manifestor.remote.jobs import map_bounded
 
 
 class _Any:
@@ -94,11 +93,7 @@ def push_list(
         )
     _check_present(client, target, [e for e in entries if _in_target(e, target) and not e.fetched])
     brought = _unique([e for e in entries if not _in_target(e, target)])
-    copied = map_bounded(
-        lambda e: _bring_child(client, target, e, notify, progress),
-        brought,
-        lambda e: target.registry,
-    )
+    copied = client.jobs.map(lambda e: _bring_child(client, target, e, notify, progress), brought)
     if not isinstance(expect_current, _Any):
         _check_expected(destinations[0], client.head_manifest(destinations[0]), expect_current)
     document = _put_list(client, stale, document, descriptors, list_format, annotations, warn)
@@ -239,10 +234,8 @@ def _list_destination(target: Reference, document: Manifest) -> Reference:
 
 def _check_present(client: RegistryClient, target: Reference, entries: Sequence[ListEntry]) -> None:
     unique = _unique(entries)
-    found = map_bounded(
-        lambda e: client.head_manifest(target.at_digest(e.manifest.digest)),
-        unique,
-        lambda e: target.registry,
+    found = client.jobs.map(
+        lambda e: client.head_manifest(target.at_digest(e.manifest.digest)), unique
     )
     missing = [e for e, info in zip(unique, found, strict=True) if info is None]
     if missing:
@@ -262,8 +255,8 @@ def _bring_child(
 ) -> PushedChild:
     at_target = target.at_digest(entry.manifest.digest)
     if client.head_manifest(at_target) is None:
-        for blob in entry.manifest.blobs():
-            _bring_blob(client, entry, target, blob, progress)
+        blobs = list(entry.manifest.blobs())
+        client.jobs.map(lambda blob: _bring_blob(client, entry, target, blob, progress), blobs)
         client.put_manifest(at_target, entry.manifest)
     if notify:
         notify(
@@ -302,7 +295,7 @@ def _tracked(body: BodySource, progress: Progress, label: str) -> BodySource:
         task = progress.start(label, body.size)
         sent = 0
         try:
-            for chunk in _as_chunks(body.open()):
+            for chunk in body.chunks():
                 sent += len(chunk)
                 progress.update(task, sent)
                 yield chunk
@@ -310,15 +303,6 @@ def _tracked(body: BodySource, progress: Progress, label: str) -> BodySource:
             progress.finish(task)
 
     return BodySource(chunks, body.size)
-
-
-def _as_chunks(opened: object) -> Iterable[bytes]:
-    if isinstance(opened, bytes):
-        return [opened]
-    read = getattr(opened, "read", None)
-    if read is not None:
-        return iter(lambda: read(1 << 20), b"")
-    return opened  # type: ignore[return-value]
 
 
 def _in_target(entry: ListEntry, target: Reference) -> bool:

@@ -27,7 +27,6 @@ from manifestor.ops.events import Notify, Progress
 from manifestor.ops.publish import PushResult, equivalent_digests, plan_steps, push_list
 from manifestor.ops.upsert import upsert_list
 from manifestor.remote.client import ManifestInfo, RegistryClient
-from manifestor.remote.jobs import map_bounded
 
 
 @dataclass(frozen=True)
@@ -56,10 +55,9 @@ def gather_entries(
     notify: Notify | None = None,
 ) -> list[ListEntry]:
     """Resolve every source of a release (concurrently), in the order given."""
-    groups = map_bounded(
+    groups = client.jobs.map(
         lambda source: _resolve(client, release.target, source, options, notify),
         list(release.sources),
-        lambda source: "local" if source.local_path else source.reference().registry,
     )
     entries = [entry for group in groups for entry in group]
     if not entries:

@@ -21,7 +21,6 @@ from manifestor.model.reference import Reference
 from manifestor.ops.events import Notify, Progress
 from manifestor.ops.publish import PushResult, push_list
 from manifestor.remote.client import ManifestInfo, RegistryClient
-from manifestor.remote.jobs import map_bounded
 
 
 @dataclass(frozen=True)
@@ -132,10 +131,8 @@ def _current_list(
             f"{target} holds a single image, not a list; refusing to merge into it"
         )
     children = current.children
-    manifests = map_bounded(
-        lambda d: client.get_manifest(target.at_digest(d.digest)),
-        list(children),
-        lambda d: target.registry,
+    manifests = client.jobs.map(
+        lambda d: client.get_manifest(target.at_digest(d.digest)), list(children)
     )
     entries = [
         ListEntry(

@@ -22,7 +22,6 @@ from manifestor.model.platform import (
 )
 from manifestor.model.reference import Reference
 from manifestor.remote.client import RegistryClient
-from manifestor.remote.jobs import map_bounded
 
 
 @dataclass(frozen=True)
@@ -92,11 +91,7 @@ def verify_list(
             (child,),
             ("not a list: a single image", *_missing(expected, [actual])),
         )
-    children = tuple(
-        map_bounded(
-            lambda d: _check_child(client, repo, d), list(top.children), lambda d: ref.registry
-        )
-    )
+    children = tuple(client.jobs.map(lambda d: _check_child(client, repo, d), list(top.children)))
     children = _flag_stray_attestations(top.children, children)
     problems = list(_missing(expected, [c.claimed for c in children if not c.attestation]))
     if not any(not c.attestation for c in children):

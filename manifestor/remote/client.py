@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode, urljoin, urlsplit
@@ -48,11 +48,16 @@ from manifestor.remote.auth import (
     pick_challenge,
     repository_scope,
 )
+from manifestor.remote.jobs import Jobs
 from manifestor.remote.transport import HttpResponse, RetryPolicy, Transport, authority, redact_url
 
 ACCEPT_MANIFESTS = ", ".join(MANIFEST_MEDIA_TYPES)
 # Image configs are small JSON documents; cap them like manifests, a little wider.
 MAX_CONFIG_BYTES = 8 * 1024 * 1024
+# Bodies up to this size are sent whole, with no cancellation checks between chunks.
+SMALL_BODY = 1024 * 1024
+# How long a stopped run waits for its tasks to stop and delete their upload sessions.
+CLEANUP_SECONDS = 0.8
 
 
 @dataclass(frozen=True)
@@ -81,8 +86,11 @@ class RegistryClient:
         certs_dir: str | Path | None = None,
         retry: RetryPolicy | None = None,
         transport: Transport | None = None,
+        jobs: Jobs | None = None,
     ) -> None:
         self.transport = transport or Transport(insecure=insecure, certs_dir=certs_dir, retry=retry)
+        # The run's scheduler: every request below passes its per-host gate.
+        self.jobs = jobs or Jobs()
         self.keychain = keychain or Keychain()
         self._tokens = TokenCache()
         self._endpoints: dict[str, _Endpoint] = {}
@@ -90,12 +98,18 @@ class RegistryClient:
         self._host_locks: dict[str, threading.Lock] = {}
 
     def close(self) -> None:
+        self.jobs.close()
         self.transport.close()
 
     def __enter__(self) -> RegistryClient:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is not None:
+            # Whatever ended the run (Ctrl-C, the first failure) stops the work still in
+            # flight; give it a moment to stop and delete its upload sessions.
+            self.jobs.cancel("interrupted" if exc_type is KeyboardInterrupt else "cancelled")
+            self.jobs.wait_idle(CLEANUP_SECONDS)
         self.close()
 
     # -- endpoints and authenticated calls ----------------------------------------------
@@ -115,7 +129,8 @@ class RegistryClient:
             endpoint = self._endpoints.get(host)
             if endpoint is not None:
                 return endpoint
-            response = self.transport.ping(host)
+            with self.jobs.gate(host):
+                response = self.transport.ping(host)
             base = self.transport.base_url(host)
             assert base is not None
             if response.status not in (200, 401):
@@ -148,18 +163,22 @@ class RegistryClient:
         endpoint = self._endpoint(repo.domain)
         scopes = list(scopes)
         target = url or endpoint.base_url + path
+        checked = _cancellable(body, self.jobs.check) if body is not None else None
 
         def send(authorization: str | None) -> HttpResponse:
-            return self.transport.request(
-                method,
-                target,
-                headers=headers,
-                authorization=authorization,
-                body=body,
-                stream=stream,
-                read_limit=read_limit,
-                truncate=truncate,
-            )
+            # A streamed reply gives its slot back once its headers are in: the body is
+            # read by whoever consumes it, often inside another request's slot.
+            with self.jobs.gate(authority(target)):
+                return self.transport.request(
+                    method,
+                    target,
+                    headers=headers,
+                    authorization=authorization,
+                    body=checked,
+                    stream=stream,
+                    read_limit=read_limit,
+                    truncate=truncate,
+                )
 
         if authority(target) != authority(endpoint.base_url):
             # A URL the registry handed us (an upload Location) on another host: it gets
@@ -404,7 +423,14 @@ class RegistryClient:
         headers = {"Content-Type": "application/octet-stream"}
         if body.size is not None:
             headers["Content-Length"] = str(body.size)
-        done = self._call(repo, "PUT", "", scopes, url=put_url, headers=headers, body=body)
+        try:
+            done = self._call(repo, "PUT", "", scopes, url=put_url, headers=headers, body=body)
+        except BaseException:
+            # Stopped mid-upload (Ctrl-C, another task failed, the connection broke):
+            # leave no upload session behind.
+            with self.jobs.shielded():
+                self._cancel_upload(repo, start)
+            raise
         if done.status not in (201, 204):
             raise _registry_error(
                 done, f"cannot upload blob {digest} to {repo.name}", self._who(repo)
@@ -444,6 +470,20 @@ class RegistryClient:
         except CredentialsError:
             return None
         return credential.username if credential else None
+
+
+def _cancellable(body: BodySource, check: Callable[[], None]) -> BodySource:
+    """The same body, stopping between chunks once the work sending it is cancelled, so
+    an upload in flight ends within a chunk of a Ctrl-C or of another task's failure."""
+
+    def chunks() -> Iterator[bytes]:
+        for chunk in body.chunks():
+            check()
+            yield chunk
+
+    if body.size is not None and body.size <= SMALL_BODY:
+        return body
+    return BodySource(chunks, body.size)
 
 
 def _next_link(header: str | None) -> str | None:
