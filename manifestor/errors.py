@@ -3,7 +3,14 @@ one line and exits with its code (1 operational failure, 2 usage error)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+
+
+def quote(text: str) -> str:
+    """`text` in double quotes for a message; JSON escapes newlines and control
+    characters, so the message stays one line whatever the user typed."""
+    return json.dumps(text, ensure_ascii=False)
 
 
 class ManifestorError(Exception):

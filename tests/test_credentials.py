@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from manifestor.errors import CredentialsError
-from manifestor.local.keychain import DOCKER_HUB_KEY, Credential, Keychain, credential_key
+from manifestor.local.keychain import DOCKER_HUB_KEY, Credential, Keychain
+from manifestor.model.reference import credential_key
 
 HELPER_BODY = """\
 import json, os, sys, time
@@ -415,8 +416,7 @@ def test_repr_never_shows_secrets() -> None:
     for secret in ("pw-123", "rt-456", "bt-789"):
         assert secret not in text
         assert secret not in str(credential)
-    assert credential.has_basic
-    assert not Credential(identity_token="rt").has_basic
+    assert not credential.is_empty
 
 
 def test_one_helper_run_per_registry(tmp_path: Path, install_helper: InstallHelper) -> None:

@@ -7,8 +7,9 @@ import textwrap
 import pytest
 
 from manifestor.errors import InvalidPlatformError, SpecError, UsageError
+from manifestor.local.specfile import load_spec
 from manifestor.model.platform import Platform
-from manifestor.model.spec import expand_template, load_spec, parse_source_argument
+from manifestor.model.spec import expand_template, parse_source_argument
 
 
 def _spec(tmp_path, text: str):

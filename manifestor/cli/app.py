@@ -21,19 +21,20 @@ import typer
 try:  # typer vendors click since 0.2x; older releases raise the click package's errors
     from typer._click import exceptions as _click_errors
 except ImportError:  # pragma: no cover - depends on the installed typer
-    from click import exceptions as _click_errors  # type: ignore[no-redef]
+    from click import exceptions as _click_errors  # type: ignore[no-redef,import-not-found,unused-ignore]
 
 from manifestor import __version__
 from manifestor.cli.progress import terminal_progress, wants_progress
 from manifestor.errors import CredentialsError, ManifestorError, UsageError
 from manifestor.local.dockerconfig import remove_credentials, store_credentials
 from manifestor.local.keychain import Keychain
+from manifestor.local.specfile import load_spec
 from manifestor.local.store import ManifestStore
 from manifestor.model.entries import ListEntry, SourceFilter, check_entries, list_document
-from manifestor.model.platform import parse_platform
+from manifestor.model.platform import Platform, parse_platform
 from manifestor.model.reference import HUB_DOMAINS, parse_reference
 from manifestor.model.render import list_view, manifest_view, verbose_view
-from manifestor.model.spec import Release, expand_template, load_spec, parse_source_argument
+from manifestor.model.spec import Release, expand_template, parse_source_argument
 from manifestor.ops.events import Progress
 from manifestor.ops.inspect import remote_digest, remote_raw, remote_view
 from manifestor.ops.lists import (
@@ -170,7 +171,7 @@ def _list_format(value: str) -> str:
     return value
 
 
-def _platforms(values: list[str]) -> tuple:
+def _platforms(values: list[str]) -> tuple[Platform, ...]:
     return tuple(parse_platform(p) for v in values for p in v.split(",") if p.strip())
 
 

@@ -13,12 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from manifestor.errors import CredentialsError
-from manifestor.local.keychain import (
-    call_helper,
-    credential_key,
-    docker_config_dir,
-    helper_failure,
-)
+from manifestor.local.keychain import call_helper, docker_config_dir, helper_failure
+from manifestor.model.reference import credential_key
 
 
 def store_credentials(

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from manifestor.errors import CredentialsError
-from manifestor.model.reference import DOCKER_HUB_CREDENTIAL_KEY, HUB_DOMAINS
+from manifestor.model.reference import DOCKER_HUB_CREDENTIAL_KEY, credential_key
 
 DOCKER_HUB_KEY = DOCKER_HUB_CREDENTIAL_KEY
 _HELPER_PREFIX = "docker-credential-"
@@ -39,10 +39,6 @@ class Credential:
     registry_token: str | None = None
 
     @property
-    def has_basic(self) -> bool:
-        return self.username is not None and self.password is not None
-
-    @property
     def is_empty(self) -> bool:
         return not (self.username or self.password or self.identity_token or self.registry_token)
 
@@ -57,13 +53,6 @@ class Credential:
             )
         )
         return f"Credential(username={self.username!r}, {secrets})"
-
-
-def credential_key(registry: str) -> str:
-    """The key docker files a registry's credentials under (config `auths`, helpers)."""
-    if registry.lower() in HUB_DOMAINS:
-        return DOCKER_HUB_KEY
-    return registry
 
 
 def docker_config_dir(environ: Mapping[str, str] | None = None) -> Path:

@@ -12,7 +12,7 @@ import tarfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 from manifestor.errors import ManifestFormatError, UsageError
 from manifestor.model.body import BodySource
@@ -275,7 +275,7 @@ def _hash_member(archive: Path, name: str) -> tuple[str, int]:
     return "sha256:" + hasher.hexdigest(), size
 
 
-def _json(data: bytes, what: str) -> dict:
+def _json(data: bytes, what: str) -> dict[str, Any]:
     try:
         value = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError):

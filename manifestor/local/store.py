@@ -15,7 +15,7 @@ import shutil
 import stat
 import tempfile
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +59,7 @@ _FILE_MODE = 0o644
 
 # Whitespace between JSON tokens, skipped when reading an entry's members.
 _SPACE = re.compile(r"[ \t\n\r]*")
+_scanstring: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -577,21 +578,27 @@ def _embedded_manifest(body: Mapping[str, Any], text: str) -> bytes | None:
     return None
 
 
+def _skip_space(text: str, at: int) -> int:
+    match = _SPACE.match(text, at)
+    assert match is not None  # the pattern matches the empty string
+    return match.end()
+
+
 def _member_texts(text: str) -> dict[str, str]:
     """The exact source text of each top-level member value of a JSON object that
     json.loads has already accepted; a repeated key keeps its last value, as in Go."""
     decoder = json.JSONDecoder()
     members: dict[str, str] = {}
-    i = _SPACE.match(text, 0).end() + 1  # past "{"
+    i = _skip_space(text, 0) + 1  # past "{"
     while True:
-        i = _SPACE.match(text, i).end()
+        i = _skip_space(text, i)
         if text[i] == "}":
             return members
-        key, i = json.decoder.scanstring(text, i + 1)
-        i = _SPACE.match(text, i).end() + 1  # past ":"
-        i = _SPACE.match(text, i).end()
+        key, i = _scanstring(text, i + 1)
+        i = _skip_space(text, i) + 1  # past ":"
+        i = _skip_space(text, i)
         _, end = decoder.raw_decode(text, i)
         members[key] = text[i:end]
-        i = _SPACE.match(text, end).end()
+        i = _skip_space(text, end)
         if text[i] == ",":
             i += 1

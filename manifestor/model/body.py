@@ -24,9 +24,9 @@ class BodySource:
         opened = self.open()
         if isinstance(opened, bytes):
             yield opened
-        elif hasattr(opened, "read"):
-            with opened:  # type: ignore[union-attr]
-                while chunk := opened.read(chunk_size):  # type: ignore[union-attr]
-                    yield chunk
-        else:
+        elif isinstance(opened, Iterable):
             yield from opened
+        else:
+            with opened:
+                while chunk := opened.read(chunk_size):
+                    yield chunk

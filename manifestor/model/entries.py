@@ -8,9 +8,9 @@ entries give the same digest."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from manifestor.errors import ManifestFormatError, UsageError
 from manifestor.model.gojson import go_json
@@ -28,6 +28,7 @@ from manifestor.model.reference import Reference
 if TYPE_CHECKING:
     from manifestor.local.layout import LocalImage
 
+T = TypeVar("T")
 ListFormat = Literal["docker", "oci", "auto"]
 ATTESTATION_TYPE_KEY = "vnd.docker.reference.type"
 ATTESTATION_SUBJECT_KEY = "vnd.docker.reference.digest"
@@ -163,15 +164,18 @@ def check_entries(entries: Sequence[ListEntry]) -> None:
                 f"manifest {entry.label} must have an OS and Architecture to be pushed; "
                 "set them with `manifestor annotate`"
             )
-    for i, first in enumerate(entries):
-        for second in entries[i + 1 :]:
-            if first.is_attestation or second.is_attestation:
-                continue
-            assert first.platform is not None and second.platform is not None
-            if platforms_match(first.platform, second.platform) and (
-                first.platform.os_version == second.platform.os_version
-            ):
-                raise UsageError(
-                    f"two entries for platform {first.platform}: {first.label} and "
-                    f"{second.label}; drop one, or correct its platform"
-                )
+    images = [(e.platform, e) for e in entries if e.platform and not e.is_attestation]
+    for platform, first, second in same_platform_pairs(images):
+        raise UsageError(
+            f"two entries for platform {platform}: {first.label} and "
+            f"{second.label}; drop one, or correct its platform"
+        )
+
+
+def same_platform_pairs(items: Sequence[tuple[Platform, T]]) -> Iterator[tuple[Platform, T, T]]:
+    """Pairs of items a puller could not tell apart: the same platform (arm64 is
+    arm64/v8) and the same os.version."""
+    for i, (platform, first) in enumerate(items):
+        for other, second in items[i + 1 :]:
+            if platforms_match(platform, other) and platform.os_version == other.os_version:
+                yield platform, first, second

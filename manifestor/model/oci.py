@@ -187,7 +187,8 @@ def parse_manifest(raw: bytes, content_type: str | None = None, what: str = "man
     try:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ManifestFormatError(f"{what}: not valid JSON ({exc.msg})") from None
+        detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+        raise ManifestFormatError(f"{what}: not valid JSON ({detail})") from None
     if not isinstance(body, dict):
         raise ManifestFormatError(f"{what}: not a JSON object")
     header_type = strip_media_type(content_type)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from manifestor.errors import InvalidPlatformError
+from manifestor.errors import InvalidPlatformError, quote
 
 PLATFORM_FORM = "os/arch[/variant]"
 
@@ -144,16 +144,16 @@ def parse_platform(text: str) -> Platform:
     if "" in parts:
         raise _malformed(text, "empty component")
     if bad := [p for p in parts[1:] if not _ARCH_COMPONENT.fullmatch(p)]:
-        raise _malformed(text, f"invalid characters in {_quote(bad[0])}")
+        raise _malformed(text, f"invalid characters in {quote(bad[0])}")
     if not _OS_COMPONENT.fullmatch(parts[0]):
-        raise _malformed(text, f"invalid characters in {_quote(parts[0])}")
+        raise _malformed(text, f"invalid characters in {quote(parts[0])}")
 
     if len(parts) == 1:
         if normalize_os(parts[0]) in KNOWN_PLATFORMS:
             raise _malformed(text, "missing architecture")
         architecture, variant = normalize_arch(parts[0])
         if architecture not in KNOWN_PLATFORMS["linux"]:
-            raise _malformed(text, f"{_quote(parts[0])} is not a known architecture")
+            raise _malformed(text, f"{quote(parts[0])} is not a known architecture")
         return Platform(os="linux", architecture=architecture, variant=variant)
 
     architecture, variant = normalize_arch(parts[1], parts[2] if len(parts) == 3 else None)
@@ -197,10 +197,10 @@ def platforms_match(a: Platform, b: Platform) -> bool:
 def validate_platform(platform: Platform) -> None:
     """Raise InvalidPlatformError unless the os/arch pair is in KNOWN_PLATFORMS."""
     os, architecture = platform.os, platform.architecture
-    shown = _quote(f"{os}/{architecture}")
+    shown = quote(f"{os}/{architecture}")
     arches = KNOWN_PLATFORMS.get(os)
     if arches is None:
-        what = "os is empty" if os == "" else f"os {_quote(os)} is not known"
+        what = "os is empty" if os == "" else f"os {quote(os)} is not known"
         accepted = ", ".join(sorted(KNOWN_PLATFORMS))
         canonical_os = normalize_os(os)
         hint = _hint(os, canonical_os if canonical_os in KNOWN_PLATFORMS else None)
@@ -212,7 +212,7 @@ def validate_platform(platform: Platform) -> None:
     what = (
         "architecture is empty"
         if architecture == ""
-        else f"architecture {_quote(architecture)} is not known for os {_quote(os)}"
+        else f"architecture {quote(architecture)} is not known for os {quote(os)}"
     )
     accepted = ", ".join(sorted(arches))
     canonical_arch, variant = normalize_arch(architecture)
@@ -223,7 +223,7 @@ def validate_platform(platform: Platform) -> None:
 
 def _hint(given: str, canonical: str | None) -> str:
     # Point at the canonical spelling when the value is a known alias (x86_64, Linux).
-    return f" (did you mean {_quote(canonical)}?)" if canonical and canonical != given else ""
+    return f" (did you mean {quote(canonical)}?)" if canonical and canonical != given else ""
 
 
 def is_attestation_platform(platform: Platform) -> bool:
@@ -253,14 +253,9 @@ def _compact(body: Mapping[str, object]) -> str:
     return json.dumps(body, separators=(",", ":"), default=str, ensure_ascii=False)
 
 
-def _quote(text: str) -> str:
-    # JSON quoting escapes newlines and control characters, so messages stay one line.
-    return json.dumps(text, ensure_ascii=False)
-
-
 def _malformed(text: str, detail: str) -> InvalidPlatformError:
     return InvalidPlatformError(
-        f"invalid platform {_quote(text)}: {detail}; expected {PLATFORM_FORM}, e.g. linux/arm64/v8"
+        f"invalid platform {quote(text)}: {detail}; expected {PLATFORM_FORM}, e.g. linux/arm64/v8"
     )
 
 

@@ -5,12 +5,11 @@ the same repository here as in `docker pull`. Pure: no I/O."""
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 import string
 from dataclasses import dataclass, replace
 
-from manifestor.errors import InvalidReferenceError
+from manifestor.errors import InvalidReferenceError, quote
 
 DOCKER_HUB_DOMAIN = "docker.io"
 DOCKER_HUB_REGISTRY = "registry-1.docker.io"
@@ -77,7 +76,7 @@ class Reference:
     @property
     def credential_key(self) -> str:
         """The key docker's config.json and credential helpers store this registry under."""
-        return DOCKER_HUB_CREDENTIAL_KEY if self.is_docker_hub else self.domain
+        return credential_key(self.domain)
 
     @property
     def identifier(self) -> str:
@@ -86,12 +85,12 @@ class Reference:
             return self.digest
         if self.tag is not None:
             return self.tag
-        raise InvalidReferenceError(f"reference {_quote(str(self))} has no tag or digest")
+        raise InvalidReferenceError(f"reference {quote(str(self))} has no tag or digest")
 
     def with_tag(self, tag: str) -> Reference:
         """Same repository, this tag, and no digest: a new tag may name other content."""
         if problem := _tag_problem(tag):
-            raise InvalidReferenceError(f"invalid tag {_quote(tag)}: {problem}")
+            raise InvalidReferenceError(f"invalid tag {quote(tag)}: {problem}")
         return replace(self, tag=tag, digest=None)
 
     def with_digest(self, digest: str) -> Reference:
@@ -172,7 +171,7 @@ def api_host(domain: str) -> str:
 def parse_digest(text: str) -> str:
     """Return `text` if it is a well-formed digest of a supported algorithm."""
     if problem := _digest_problem(text):
-        raise InvalidReferenceError(f"invalid digest {_quote(text)}: {problem}")
+        raise InvalidReferenceError(f"invalid digest {quote(text)}: {problem}")
     return text
 
 
@@ -219,16 +218,16 @@ def _domain_problem(domain: str) -> str | None:
     if _DOMAIN.fullmatch(domain):
         return None
     if bad := _bad_chars(domain, _DOMAIN_CHARS):
-        return f"domain {_quote(domain)} contains invalid characters: {bad}"
+        return f"domain {quote(domain)} contains invalid characters: {bad}"
     host, colon, port = domain.rpartition(":") if not domain.endswith("]") else ("", "", "")
     if ":" in host and not host.startswith("["):
-        return f"IPv6 address in domain {_quote(domain)} must be in brackets, e.g. [::1]:5000"
+        return f"IPv6 address in domain {quote(domain)} must be in brackets, e.g. [::1]:5000"
     if colon and port == "":
-        return f"domain {_quote(domain)} has no port number after ':'"
+        return f"domain {quote(domain)} has no port number after ':'"
     if colon and not port.isdigit():
-        return f"port {_quote(port)} in domain {_quote(domain)} must be a number"
+        return f"port {quote(port)} in domain {quote(domain)} must be a number"
     return (
-        f"domain {_quote(domain)} is not a valid host[:port] (dot-separated labels of "
+        f"domain {quote(domain)} is not a valid host[:port] (dot-separated labels of "
         "letters, digits and inner hyphens, or an IPv6 address in brackets)"
     )
 
@@ -239,20 +238,20 @@ def _path_problem(path: str, *, has_domain: bool) -> str | None:
     if path != path.lower():
         # GHCR shows owners with capitals, but a reference must spell them in lowercase.
         lowered = path.lower()
-        hint = "" if _path_problem(lowered, has_domain=has_domain) else f" (use {_quote(lowered)})"
-        return f"repository name {_quote(path)} must be lowercase{hint}"
+        hint = "" if _path_problem(lowered, has_domain=has_domain) else f" (use {quote(lowered)})"
+        return f"repository name {quote(path)} must be lowercase{hint}"
     if bad := _bad_chars(path, _PATH_CHARS):
-        return f"repository name {_quote(path)} contains invalid characters: {bad}"
+        return f"repository name {quote(path)} contains invalid characters: {bad}"
     if path.startswith("/"):
         return "the name starts with a slash"
     if path.endswith("/"):
         return "the name ends with a slash"
     for component in path.split("/"):
         if component == "":
-            return f"repository name {_quote(path)} has an empty path component (//)"
+            return f"repository name {quote(path)} has an empty path component (//)"
         if not _PATH_COMPONENT.fullmatch(component):
             return (
-                f"path component {_quote(component)} must start and end with a lowercase "
+                f"path component {quote(component)} must start and end with a lowercase "
                 'letter or digit, with single ".", "_", "__" or any run of "-" between'
             )
     return None
@@ -262,11 +261,11 @@ def _tag_problem(tag: str) -> str | None:
     if tag == "":
         return "empty tag after ':'"
     if bad := _bad_chars(tag, _TAG_CHARS):
-        return f"tag {_quote(tag)} contains invalid characters: {bad}"
+        return f"tag {quote(tag)} contains invalid characters: {bad}"
     if len(tag) > MAX_TAG_LENGTH:
         return f"tag is {len(tag)} characters; the limit is {MAX_TAG_LENGTH}"
     if not _TAG.fullmatch(tag):
-        return f"tag {_quote(tag)} must start with a letter, digit or underscore"
+        return f"tag {quote(tag)} must start with a letter, digit or underscore"
     return None
 
 
@@ -282,19 +281,20 @@ def _digest_problem(digest: str) -> str | None:
     if not colon or not _DIGEST.fullmatch(digest):
         return "digest must be ALGORITHM:HEX, e.g. sha256: followed by 64 lowercase hex characters"
     supported = ", ".join(DIGEST_HEX_LENGTHS)
-    return f"unsupported digest algorithm {_quote(algorithm)} (supported: {supported})"
+    return f"unsupported digest algorithm {quote(algorithm)} (supported: {supported})"
 
 
 def _bad_chars(text: str, allowed: frozenset[str]) -> str:
     """The disallowed characters of `text`, quoted, in order of first appearance."""
     bad = dict.fromkeys(c for c in text if c not in allowed)
-    return ", ".join(_quote(c) for c in bad)
+    return ", ".join(quote(c) for c in bad)
 
 
-def _quote(text: str) -> str:
-    # JSON quoting escapes newlines and control characters, so messages stay one line.
-    return json.dumps(text, ensure_ascii=False)
+def credential_key(domain: str) -> str:
+    """The key docker files a registry's credentials under (config `auths`, helpers):
+    Docker Hub's, under any of its names, is its v1 index URL."""
+    return DOCKER_HUB_CREDENTIAL_KEY if domain.lower() in HUB_DOMAINS else domain
 
 
 def _invalid(text: str, problem: str) -> InvalidReferenceError:
-    return InvalidReferenceError(f"invalid reference {_quote(text)}: {problem}")
+    return InvalidReferenceError(f"invalid reference {quote(text)}: {problem}")

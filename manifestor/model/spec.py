@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import yaml
 
@@ -88,15 +87,8 @@ def expand_template(template: str, platforms: Sequence[Platform]) -> list[Source
     return sources
 
 
-def load_spec(path: str | Path) -> list[Release]:
-    """Every release (YAML document) in a spec file."""
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(f"{file}: cannot read spec ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise SpecError(f"{file}: the spec is not UTF-8 text") from None
+def parse_spec(text: str, file: str) -> list[Release]:
+    """Every release (YAML document) in a spec's text; `file` names it in errors."""
     try:
         documents = [d for d in yaml.compose_all(text, Loader=yaml.SafeLoader) if d is not None]
     except yaml.YAMLError as exc:
@@ -111,11 +103,11 @@ def load_spec(path: str | Path) -> list[Release]:
 # -- YAML nodes -> values, keeping line numbers for errors --------------------------------
 
 
-def _where(file: Path, node: yaml.Node) -> str:
+def _where(file: str, node: yaml.Node) -> str:
     return f"{file}:{node.start_mark.line + 1}"
 
 
-def _mapping(file: Path, node: yaml.Node, what: str) -> dict[str, yaml.Node]:
+def _mapping(file: str, node: yaml.Node, what: str) -> dict[str, yaml.Node]:
     if not isinstance(node, yaml.MappingNode):
         raise SpecError(f"{_where(file, node)}: {what} must be a mapping")
     out: dict[str, yaml.Node] = {}
@@ -126,13 +118,13 @@ def _mapping(file: Path, node: yaml.Node, what: str) -> dict[str, yaml.Node]:
     return out
 
 
-def _string(file: Path, node: yaml.Node, what: str) -> str:
+def _string(file: str, node: yaml.Node, what: str) -> str:
     if not isinstance(node, yaml.ScalarNode) or not node.value.strip():
         raise SpecError(f"{_where(file, node)}: {what} must be a non-empty string")
-    return node.value.strip()
+    return str(node.value).strip()
 
 
-def _strings(file: Path, node: yaml.Node, what: str) -> list[str]:
+def _strings(file: str, node: yaml.Node, what: str) -> list[str]:
     if isinstance(node, yaml.ScalarNode):
         return [_string(file, node, what)]
     if not isinstance(node, yaml.SequenceNode):
@@ -140,11 +132,11 @@ def _strings(file: Path, node: yaml.Node, what: str) -> list[str]:
     return [_string(file, item, what) for item in node.value]
 
 
-def _string_map(file: Path, node: yaml.Node, what: str) -> dict[str, str]:
+def _string_map(file: str, node: yaml.Node, what: str) -> dict[str, str]:
     return {k: _string(file, v, f"{what}.{k}") for k, v in _mapping(file, node, what).items()}
 
 
-def _unknown_keys(file: Path, fields: dict[str, yaml.Node], allowed: set[str], what: str) -> None:
+def _unknown_keys(file: str, fields: dict[str, yaml.Node], allowed: set[str], what: str) -> None:
     for key, value in fields.items():
         if key not in allowed:
             raise SpecError(
@@ -153,7 +145,7 @@ def _unknown_keys(file: Path, fields: dict[str, yaml.Node], allowed: set[str], w
             )
 
 
-def _release(file: Path, document: yaml.Node) -> Release:
+def _release(file: str, document: yaml.Node) -> Release:
     fields = _mapping(file, document, "a release")
     _unknown_keys(file, fields, {"image", "tags", "manifests", "annotations"}, "")
     if "image" not in fields:
@@ -181,7 +173,7 @@ def _release(file: Path, document: yaml.Node) -> Release:
     return Release(target, sources, tags, annotations, _where(file, document))
 
 
-def _source(file: Path, node: yaml.Node, index: int) -> SourceSpec:
+def _source(file: str, node: yaml.Node, index: int) -> SourceSpec:
     what = f"manifests[{index}]"
     fields = _mapping(file, node, what)
     _unknown_keys(file, fields, {"image", "platform", "annotations"}, f"{what}.")
@@ -217,7 +209,7 @@ _PLATFORM_KEYS = {
 }
 
 
-def _platform(file: Path, node: yaml.Node, what: str) -> Platform:
+def _platform(file: str, node: yaml.Node, what: str) -> Platform:
     if isinstance(node, yaml.ScalarNode):
         try:
             return _known_platform(node.value)

@@ -221,7 +221,7 @@ def push_stored_list(
     warn: Notify | None = None,
     progress: Progress | None = None,
 ) -> PushResult:
-    """Push a local list (§4); with `purge`, remove it only after full success.
+    """Push a local list; with `purge`, remove it only after full success.
     `notify` hears of children brought in (docker prints those on stdout), `warn` of
     diagnostics."""
     with store.locked(list_ref):  # an annotate meanwhile must not be purged unseen

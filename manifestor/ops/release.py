@@ -152,12 +152,14 @@ def publish_prepared(
 def publish_release(
     client: RegistryClient,
     release: Release,
-    options: ReleaseOptions,
+    options: ReleaseOptions | None = None,
     *,
     notify: Notify | None = None,
     progress: Progress | None = None,
 ) -> PushResult:
-    """Prepare and publish one release (see prepare_release and publish_prepared)."""
+    """Publish one release: prepare it (nothing written yet), then write it. The
+    library's one-call entry point (`manifestor.publish`)."""
+    options = options or ReleaseOptions()
     prepared = prepare_release(client, release, options, notify)
     return publish_prepared(client, prepared, options, notify=notify, progress=progress)
 

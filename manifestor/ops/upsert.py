@@ -111,13 +111,6 @@ def upsert_list(
     )
 
 
-def current_entries(
-    client: RegistryClient, target: Reference, info: ManifestInfo | None
-) -> list[ListEntry]:
-    """The entries of the list the tag holds now (none if there is no such tag)."""
-    return _current_list(client, target, info)[0]
-
-
 def _current_list(
     client: RegistryClient, target: Reference, info: ManifestInfo | None
 ) -> tuple[list[ListEntry], dict[str, str]]:

@@ -13,6 +13,7 @@ from manifestor.model.entries import (
     describes,
     is_attestation_descriptor,
     platform_from_config,
+    same_platform_pairs,
 )
 from manifestor.model.oci import Descriptor
 from manifestor.model.platform import (
@@ -102,16 +103,9 @@ def verify_list(
             f"{len(attestations)} attestation entr{'y' if len(attestations) == 1 else 'ies'} "
             "(unknown/unknown) in the list; pass --allow-attestations if that is intended"
         )
-    images = [c for c in children if not c.attestation and c.claimed is not None]
-    for i, first in enumerate(images):
-        for second in images[i + 1 :]:
-            assert first.claimed is not None and second.claimed is not None
-            if platforms_match(first.claimed, second.claimed) and (
-                first.claimed.os_version == second.claimed.os_version
-            ):
-                problems.append(
-                    f"two entries for {first.claimed}: {first.digest} and {second.digest}"
-                )
+    images = [(c.claimed, c) for c in children if not c.attestation and c.claimed is not None]
+    for platform, first, second in same_platform_pairs(images):
+        problems.append(f"two entries for {platform}: {first.digest} and {second.digest}")
     return VerifyReport(ref, top.digest, top.media_type, children, tuple(problems))
 
 

@@ -303,7 +303,8 @@ class Authenticator:
     ) -> str | None:
         """After a 401: a fresh token covering the scopes plus any the challenge names.
 
-        Returns None when trying again cannot help (no bearer flow, or nothing new)."""
+        Returns None when trying again cannot help: no bearer flow, or a registry token
+        (which cannot be exchanged for another). Otherwise it always fetches anew."""
         if self._challenge is None or self._challenge.scheme != "bearer":
             return None
         if self._credential and self._credential.registry_token:

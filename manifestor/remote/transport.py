@@ -115,7 +115,7 @@ class _Session(requests.Session):
         self._adapters_lock = threading.Lock()  # before super(): it mounts the defaults
         super().__init__()
 
-    def mount(self, prefix: str, adapter: requests.adapters.BaseAdapter) -> None:
+    def mount(self, prefix: str, adapter: requests.adapters.BaseAdapter) -> None:  # type: ignore[override]
         with self._adapters_lock:
             super().mount(prefix, adapter)
 
@@ -464,7 +464,7 @@ class Transport:
             )
         finally:
             if hasattr(data, "close"):
-                data.close()  # type: ignore[union-attr]
+                data.close()
         challenges = tuple(raw.raw.headers.getlist("WWW-Authenticate")) if raw.raw else ()
         response = HttpResponse(
             status=raw.status_code,
@@ -478,8 +478,8 @@ class Transport:
             try:
                 # Reading even a HEAD's empty body lets urllib3 return the connection to
                 # the pool; closing an unread response would drop it.
-                body = _read_capped(raw, read_limit, truncate, url)
-                response.body = b"" if method == "HEAD" else body
+                content = _read_capped(raw, read_limit, truncate, url)
+                response.body = b"" if method == "HEAD" else content
             finally:
                 raw.close()
         log.debug(
