@@ -45,6 +45,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "ReleaseOptions": ("manifestor.ops.release", "ReleaseOptions"),
     "plan": ("manifestor.ops.release", "plan_release"),
     "prepare": ("manifestor.ops.release", "prepare_release"),
+    "publish_releases": ("manifestor.ops.release", "publish_releases"),
     "publish_prepared": ("manifestor.ops.release", "publish_prepared"),
     "publish": ("manifestor.ops.release", "publish_release"),
     "push_list": ("manifestor.ops.publish", "push_list"),
@@ -83,6 +84,7 @@ __all__ = [
     "ReleaseOptions",
     "plan",
     "prepare",
+    "publish_releases",
     "publish_prepared",
     "publish",
     "push_list",
@@ -139,7 +141,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from manifestor.ops.inspect import remote_digest as inspect_digest
     from manifestor.ops.inspect import remote_view as inspect
     from manifestor.ops.publish import PushResult, push_list
-    from manifestor.ops.release import ReleaseOptions, publish_prepared
+    from manifestor.ops.release import ReleaseOptions, publish_prepared, publish_releases
     from manifestor.ops.release import plan_release as plan
     from manifestor.ops.release import prepare_release as prepare
     from manifestor.ops.release import publish_release as publish

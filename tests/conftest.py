@@ -35,6 +35,13 @@ def _registry(tmp_path_factory: pytest.TempPathFactory, kind: str, **kwargs: Any
     return RegistryProcess(kind, workdir=tmp_path_factory.mktemp(f"registry-{kind}"), **kwargs)
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test gets an empty manifest cache (the CLI's ~/.cache/manifestor), so what a
+    test sees never depends on the tests before it."""
+    monkeypatch.setenv("MANIFESTOR_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
 @pytest.fixture(scope="session")
 def registry_plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryProcess]:
     with _registry(tmp_path_factory, "plain") as registry:

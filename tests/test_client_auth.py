@@ -63,7 +63,7 @@ def _ref(host: str, name: str) -> Reference:
 def _push(client: RegistryClient, ref: Reference, image: Image) -> str:
     for blob in (image.config, image.layer):
         client.upload_blob(ref, blob.digest, BodySource.of_bytes(blob.data))
-    return client.put_manifest(ref, parse_manifest(image.manifest.data, image.media_type))
+    return client.put_manifest(ref, parse_manifest(image.manifest.data, image.media_type)).digest
 
 
 def _b64(text: str) -> str:

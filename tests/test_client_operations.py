@@ -100,7 +100,7 @@ def test_list_of_present_children_is_pushed_and_read_back(registry_plain, tiny_i
         push_image(registry_plain, "ops/list", child.digest, child.image)
     ref = _ref(registry_plain.host, "ops/list:v1")
     listed = parse_manifest(_list_of(*children), DOCKER_LIST)
-    assert client.put_manifest(ref, listed) == listed.digest
+    assert client.put_manifest(ref, listed).digest == listed.digest
     read = client.get_manifest(ref)
     assert read.raw == listed.raw and read.is_list
     assert [c.digest for c in read.children] == [c.digest for c in children]
@@ -179,7 +179,7 @@ def test_image_is_copied_between_registries(
         client.copy_blob(source, target, blob.digest, blob.size)
         assert client.blob_exists(target, blob.digest)
     assert client.get_blob(target, pushed.config_digest) == pushed.image.config.data
-    assert client.put_manifest(target, manifest) == pushed.digest
+    assert client.put_manifest(target, manifest).digest == pushed.digest
     assert client.get_manifest(target).raw == pushed.manifest_bytes
 
 

@@ -23,7 +23,7 @@ from oneshothelpers import (
     tag_absent,
     writes,
 )
-from rig.faultproxy import status
+from rig.faultproxy import drop_header, status
 from rig.images import DOCKER_LIST, OCI_INDEX, make_image, push_image, push_index
 
 pytestmark = pytest.mark.integration
@@ -295,11 +295,13 @@ def test_pushing_the_same_release_again_changes_nothing_and_says_unchanged(
 def test_a_tag_that_does_not_read_back_as_the_pushed_list_fails_the_push(
     cli, registry_plain, repo, fault_proxy
 ):
-    """After the PUT the tag is read back; a registry that does not serve what was just
-    pushed (here: a proxy answering 404 for the tag) is an error, not a success."""
+    """After a PUT whose reply does not name the digest the tag is read back; a registry
+    that does not serve what was just pushed (here: a proxy answering 404 for the tag) is
+    an error, not a success."""
     proxy = fault_proxy(registry_plain)
     push_arches(registry_plain, repo, ("amd64",))
     tag_path = f"/v2/{repo}/manifests/1"
+    proxy.add_fault(("PUT", f"^{tag_path}$"), drop_header("Docker-Content-Digest"))
     proxy.add_fault(
         lambda method, path: method in ("GET", "HEAD") and path == tag_path,
         status(404, {"Content-Type": "application/json"}, b'{"errors":[]}'),

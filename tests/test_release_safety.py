@@ -19,7 +19,7 @@ from clihelpers import (
     ref,
 )
 from oneshothelpers import assert_served_list, image_entry, tag_absent, writes
-from rig.faultproxy import FaultProxy, ProxiedRequest, status
+from rig.faultproxy import FaultProxy, ProxiedRequest, drop_header, status
 from rig.images import DOCKER_LIST, OCI_INDEX
 
 from manifestor.errors import ManifestInvalidError, ReadBackError
@@ -66,10 +66,20 @@ def refuse_list_put(proxy: FaultProxy, repo: str, tag: str) -> None:
     )
 
 
+def unconfirmed_list_put(proxy: FaultProxy, repo: str, tag: str) -> None:
+    """The next PUT of `repo:tag` is stored, but its reply leaves out Docker-Content-Digest,
+    as some registries' replies do: only a read-back can prove what the tag holds."""
+    proxy.add_fault(
+        ("PUT", rf"^/v2/{re.escape(repo)}/manifests/{re.escape(tag)}$"),
+        drop_header("Docker-Content-Digest"),
+    )
+
+
 def misreport_read_back(proxy: FaultProxy, repo: str, tag: str) -> None:
-    """The first HEAD of `repo:tag` after its list was PUT answers another digest, as if
-    another writer had moved the tag in between."""
+    """The list PUT's reply does not confirm the digest, and the first HEAD of `repo:tag`
+    after it answers another digest, as if another writer had moved the tag in between."""
     tag_path = f"/v2/{repo}/manifests/{tag}"
+    unconfirmed_list_put(proxy, repo, tag)
     proxy.add_fault(
         lambda method, path: (
             method == "HEAD"
@@ -217,11 +227,31 @@ def test_removing_an_entry_annotation_from_the_spec_is_published_not_reported_un
 # -- read-back --------------------------------------------------------------------------------
 
 
-def test_the_tag_is_read_back_once_with_a_head_after_the_list_put(
+def test_a_list_put_confirmed_by_its_digest_needs_no_read_back(
     cli, registry_plain, repo, fault_proxy, rig_client
 ):
     proxy = fault_proxy(registry_plain)
     push_arches(registry_plain, repo, ("amd64", "arm64"))
+
+    digest = last_line_digest(
+        cli.ok(
+            "push", ref(proxy.host, repo, "1.0"), *sources_in(proxy.host, repo, ("amd64", "arm64"))
+        )
+    )
+
+    put = [r for r in proxy.requests if r.method == "PUT" and r.path.endswith("/manifests/1.0")]
+    assert [r.status for r in put] == [201]
+    assert after_last_put(proxy, repo, "1.0") == []
+    served = rig_client(registry_plain).get_manifest(repo, "1.0")
+    assert served.headers["Docker-Content-Digest"] == digest
+
+
+def test_an_unconfirmed_list_put_is_read_back_once_with_a_head(
+    cli, registry_plain, repo, fault_proxy, rig_client
+):
+    proxy = fault_proxy(registry_plain)
+    push_arches(registry_plain, repo, ("amd64", "arm64"))
+    unconfirmed_list_put(proxy, repo, "1.0")
 
     digest = last_line_digest(
         cli.ok(

@@ -26,6 +26,7 @@ except ImportError:  # pragma: no cover - depends on the installed typer
 from manifestor import __version__
 from manifestor.cli.progress import terminal_progress, wants_progress
 from manifestor.errors import CredentialsError, ManifestorError, UsageError
+from manifestor.local.cache import ContentCache
 from manifestor.local.dockerconfig import remove_credentials, store_credentials
 from manifestor.local.keychain import Keychain
 from manifestor.local.specfile import load_spec
@@ -49,7 +50,7 @@ from manifestor.ops.lists import (
     stored_entries_to_push,
 )
 from manifestor.ops.publish import PushResult, plan_steps
-from manifestor.ops.release import ReleaseOptions, plan_release, prepare_release, publish_prepared
+from manifestor.ops.release import ReleaseOptions, plan_release, publish_releases
 from manifestor.ops.verify import VerifyReport, verify_list
 from manifestor.remote.client import RegistryClient
 
@@ -107,7 +108,12 @@ class GlobalOptions:
         keychain = Keychain(
             self.config_dir, username=username, password=password, explicit_for=registry
         )
-        return RegistryClient(keychain=keychain, insecure=insecure, certs_dir=self.certs_dir)
+        return RegistryClient(
+            keychain=keychain,
+            insecure=insecure,
+            certs_dir=self.certs_dir,
+            cache=ContentCache.from_environment(),
+        )
 
 
 def _version(value: bool) -> None:
@@ -523,12 +529,9 @@ def _push_releases(
             for step in plan.steps:
                 _say(f"plan: {step}")
         return []
-    prepared = [prepare_release(client, r, options, notify=note) for r in releases]
-    results = []
-    for ready in prepared:
-        result = publish_prepared(client, ready, options, notify=note, progress=progress)
+    results = publish_releases(client, releases, options, notify=note, progress=progress)
+    for result in results:
         _report_unchanged(result, note)
-        results.append(result)
     return results
 
 

@@ -96,9 +96,12 @@ def push_list(
     copied = client.jobs.map(lambda e: _bring_child(client, target, e, notify, progress), brought)
     if not isinstance(expect_current, _Any):
         _check_expected(destinations[0], client.head_manifest(destinations[0]), expect_current)
-    document = _put_list(client, stale, document, descriptors, list_format, annotations, warn)
-    # Read back a tag this push wrote (the target may already have held the list).
-    _read_back(client, _list_destination(stale[0], document), document)
+    document, confirmed = _put_list(
+        client, stale, document, descriptors, list_format, annotations, warn
+    )
+    if not confirmed:
+        # The registry's reply did not name what it stored: read the tag back.
+        _read_back(client, _list_destination(stale[0], document), document)
     final = tuple(_list_destination(d, document) for d in destinations)
     return PushResult(final[0], document.digest, document.media_type, tuple(copied), final)
 
@@ -135,11 +138,13 @@ def _put_list(
     list_format: ListFormat,
     annotations: Mapping[str, str] | None,
     notify: Notify | None,
-) -> Manifest:
+) -> tuple[Manifest, bool]:
     """PUT the list to each destination. With --format auto, a registry that refuses
-    this list type (MANIFEST_INVALID) gets the other type once, when nothing is lost."""
+    this list type (MANIFEST_INVALID) gets the other type once, when nothing is lost.
+    Returns the list written, and whether the registry confirmed its digest for the
+    first destination (Docker-Content-Digest in the reply proves what it stored)."""
     try:
-        client.put_manifest(destinations[0], document)
+        receipt = client.put_manifest(destinations[0], document)
     except ManifestInvalidError:
         other = _lossless_alternative(document, descriptors, list_format, annotations)
         if other is None:
@@ -150,10 +155,10 @@ def _put_list(
                 f"pushing it as {other.media_type} instead"
             )
         document = other
-        client.put_manifest(_list_destination(destinations[0], document), document)
+        receipt = client.put_manifest(_list_destination(destinations[0], document), document)
     for destination in destinations[1:]:
         client.put_manifest(_list_destination(destination, document), document)
-    return document
+    return document, receipt.confirmed
 
 
 def _lossless_alternative(

@@ -5,8 +5,9 @@ agree with the image's config: a mismatch is an image built on the wrong host.""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 from manifestor.errors import NotFoundError, PlatformMismatchError, UsageError
 from manifestor.local.layout import LocalImage, open_local_images
@@ -100,7 +101,7 @@ def prepare_release(
     tags = _tags(release)
     current = None
     if not options.upsert:
-        current = tuple(client.head_manifest(t) for t in tags)
+        current = tuple(client.jobs.map(client.head_manifest, tags))
         unchanged = unchanged_by_heads(client, release, options, current)
         if unchanged is not None:
             return PreparedRelease(release, (), current, unchanged)
@@ -149,6 +150,40 @@ def publish_prepared(
     )
 
 
+def publish_releases(
+    client: RegistryClient,
+    releases: Sequence[Release],
+    options: ReleaseOptions | None = None,
+    *,
+    notify: Notify | None = None,
+    progress: Progress | None = None,
+) -> list[PushResult]:
+    """Publish every release of a run, all prepared before any is written, so one bad
+    release stops them all. Releases run concurrently under the run's per-host limits,
+    and a source several releases share is resolved once."""
+    options = options or ReleaseOptions()
+    _check_distinct_tags(releases)
+    prepared = client.jobs.map(lambda r: prepare_release(client, r, options, notify), releases)
+    return client.jobs.map(
+        lambda ready: publish_prepared(client, ready, options, notify=notify, progress=progress),
+        prepared,
+    )
+
+
+def _check_distinct_tags(releases: Sequence[Release]) -> None:
+    """Two releases of one run must not write one tag: which would win is a race."""
+    owner: dict[str, str] = {}
+    for release in releases:
+        for tag in _tags(release):
+            key = f"{tag.name}:{tag.tag}" if tag.tag else str(tag)
+            if key in owner:
+                raise UsageError(
+                    f"tag {key} is written by two releases ({owner[key] or 'one'} and "
+                    f"{release.origin or 'another'}); give each tag to one release"
+                )
+            owner[key] = release.origin
+
+
 def publish_release(
     client: RegistryClient,
     release: Release,
@@ -183,18 +218,19 @@ def unchanged_by_heads(
     if len(digests) != 1:
         return None
     digest = digests.pop()
-    current = client.get_manifest(release.target.at_digest(digest))
+    # One round, in parallel: a HEAD of each source given by tag, and the list itself (a
+    # GET, unless the cache has it: a list is named by its digest, so a copy is as good).
+    list_ref = release.target.at_digest(digest)
+    probes: list[Callable[[], object]] = [
+        partial(_source_digest, client, source.reference()) for source in release.sources
+    ]
+    probes.append(partial(client.get_manifest, list_ref))
+    *found, current = client.jobs.map(_call, probes)
+    assert isinstance(current, Manifest)
     by_digest = {d.digest: d for d in current.children}
     descriptors = []
-    for source in release.sources:
-        ref = source.reference()
-        if ref.digest is None:
-            info = client.head_manifest(ref)
-            if info is None:
-                return None
-            child = by_digest.get(info.digest)
-        else:
-            child = by_digest.get(ref.digest)
+    for source, child_digest in zip(release.sources, found, strict=True):
+        child = by_digest.get(child_digest) if isinstance(child_digest, str) else None
         if child is None or child.platform is None:
             return None
         # The child must be exactly what this source would give: the platform it states
@@ -210,6 +246,17 @@ def unchanged_by_heads(
         return None
     media_type = next(i.media_type for i in infos if i is not None)
     return PushResult(tags[0], digest, media_type, (), tuple(tags), unchanged=True)
+
+
+def _call(probe: Callable[[], object]) -> object:
+    return probe()
+
+
+def _source_digest(client: RegistryClient, ref: Reference) -> str | None:
+    if ref.digest:
+        return ref.digest
+    info = client.head_manifest(ref)
+    return info.digest if info else None
 
 
 def _same_platform(recorded: Platform, stated: Platform) -> bool:
@@ -250,7 +297,11 @@ def _resolve(
     else:
         ref = source.reference()
         try:
-            entries = resolve_source(client, ref, options.selection)
+            # A source several releases share is resolved once in the run.
+            entries = client.jobs.once(
+                ("source", str(ref), options.selection),
+                lambda: resolve_source(client, ref, options.selection),
+            )
         except NotFoundError:
             if not options.ignore_missing:
                 raise

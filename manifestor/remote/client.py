@@ -21,6 +21,7 @@ from manifestor.errors import (
     DigestMismatchError,
     ManifestBlobUnknownError,
     ManifestInvalidError,
+    ManifestorError,
     NotFoundError,
     RegistryError,
     RegistryErrorDetail,
@@ -28,6 +29,7 @@ from manifestor.errors import (
     TransportError,
     UnauthorizedError,
 )
+from manifestor.local.cache import ContentCache
 from manifestor.local.keychain import Keychain
 from manifestor.model.body import BodySource
 from manifestor.model.oci import (
@@ -69,6 +71,15 @@ class ManifestInfo:
     size: int
 
 
+@dataclass(frozen=True)
+class PutReceipt:
+    """A manifest PUT the registry accepted; `confirmed` when its reply named the digest
+    (distribution, and registries built on it, do), which proves what it stored."""
+
+    digest: str
+    confirmed: bool
+
+
 @dataclass
 class _Endpoint:
     base_url: str
@@ -87,10 +98,13 @@ class RegistryClient:
         retry: RetryPolicy | None = None,
         transport: Transport | None = None,
         jobs: Jobs | None = None,
+        cache: ContentCache | None = None,
     ) -> None:
         self.transport = transport or Transport(insecure=insecure, certs_dir=certs_dir, retry=retry)
         # The run's scheduler: every request below passes its per-host gate.
         self.jobs = jobs or Jobs()
+        # Manifests and configs by digest, so a re-run need not download them again.
+        self.cache = cache
         self.keychain = keychain or Keychain()
         self._tokens = TokenCache()
         self._endpoints: dict[str, _Endpoint] = {}
@@ -259,7 +273,10 @@ class RegistryClient:
 
     def get_manifest(self, ref: Reference) -> Manifest:
         """Fetch a manifest or list, verified against the reference's digest (if any)
-        and the registry's Docker-Content-Digest, capped at 4 MiB."""
+        and the registry's Docker-Content-Digest, capped at 4 MiB. By digest, a copy in
+        the cache (checked against the digest) saves the request."""
+        if ref.digest and (cached := self._cached_manifest(ref)) is not None:
+            return cached
         response = self._call(
             ref,
             "GET",
@@ -278,10 +295,26 @@ class RegistryClient:
         announced = response.headers.get("Docker-Content-Digest", "")
         if announced.startswith("sha256:"):
             verify_digest(response.body, announced, f"{what} (Docker-Content-Digest)")
+        self._remember(manifest)
         return manifest
 
-    def put_manifest(self, ref: Reference, manifest: Manifest) -> str:
-        """PUT exact manifest bytes to `ref` (a tag or a digest); returns the digest."""
+    def _cached_manifest(self, ref: Reference) -> Manifest | None:
+        raw = self.cache.get(ref.digest) if self.cache and ref.digest else None
+        if raw is None:
+            return None
+        try:
+            return parse_manifest(raw, None, f"cached manifest {ref.digest}")
+        except ManifestorError:
+            return None
+
+    def _remember(self, manifest: Manifest) -> None:
+        # Only a manifest that names its own media type can be read back from bytes alone.
+        if self.cache is not None and isinstance(manifest.body.get("mediaType"), str):
+            self.cache.put(manifest.digest, manifest.raw)
+
+    def put_manifest(self, ref: Reference, manifest: Manifest) -> PutReceipt:
+        """PUT exact manifest bytes to `ref` (a tag or a digest). The receipt says whether
+        the registry confirmed the digest (Docker-Content-Digest in its reply)."""
         check_manifest_size(manifest.size, f"manifest for {ref}")
         if ref.digest and ref.digest != manifest.digest:
             raise DigestMismatchError(
@@ -303,7 +336,8 @@ class RegistryClient:
                 f"registry stored {ref} as {announced}, "
                 f"but the bytes sent hash to {manifest.digest}"
             )
-        return manifest.digest
+        self._remember(manifest)
+        return PutReceipt(manifest.digest, confirmed=announced == manifest.digest)
 
     def delete_manifest(self, ref: Reference) -> None:
         if not ref.digest:
@@ -358,6 +392,8 @@ class RegistryClient:
 
     def get_blob(self, repo: Reference, digest: str, limit: int = MAX_CONFIG_BYTES) -> bytes:
         """A small blob (an image config) in memory, verified against its digest."""
+        if self.cache is not None and (cached := self.cache.get(digest)) is not None:
+            return cached
         response = self._call(
             repo,
             "GET",
@@ -371,6 +407,8 @@ class RegistryClient:
                 response, f"cannot fetch blob {digest} from {repo.name}", self._who(repo)
             )
         verify_digest(response.body, digest, f"blob {digest} of {repo.name}")
+        if self.cache is not None:
+            self.cache.put(digest, response.body)
         return response.body
 
     def open_blob(self, repo: Reference, digest: str) -> Iterator[bytes]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Generic, TypeVar
 
@@ -57,6 +57,15 @@ class CancelToken:
             if token._event.is_set():
                 raise CancelledError(token.reason)
             token = token._parent
+
+
+class _Once:
+    """The result of a piece of work done once per run."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.value: object = None
+        self.error: BaseException | None = None
 
 
 class _Batch(Generic[T, R]):
@@ -110,6 +119,7 @@ class Jobs:
         self._gates: dict[str, threading.Semaphore] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
+        self._once: dict[Hashable, _Once] = {}
         self._active = 0  # items running on worker threads
         self._idle = threading.Condition(self._lock)
 
@@ -157,6 +167,30 @@ class Jobs:
         return held
 
     # -- running work -------------------------------------------------------------------
+
+    def once(self, key: Hashable, func: Callable[[], R]) -> R:
+        """`func()` the first time `key` is asked for in this run; every later (or
+        concurrent) ask gets the same result, or the same error."""
+        with self._lock:
+            entry = self._once.get(key)
+            first = entry is None
+            if entry is None:
+                entry = self._once[key] = _Once()
+        if first:
+            try:
+                entry.value = func()
+            except BaseException as error:
+                entry.error = error
+                raise
+            finally:
+                entry.done.set()
+            return entry.value
+        token = self.token
+        while not entry.done.wait(_POLL):
+            token.check()
+        if entry.error is not None:
+            raise entry.error
+        return entry.value  # type: ignore[return-value]
 
     def map(self, func: Callable[[T], R], items: Sequence[T]) -> list[R]:
         """`[func(item) for item in items]`, concurrently; the first error cancels the

@@ -42,7 +42,7 @@ Match = Callable[[str, str], bool] | tuple[str | None, str]
 class Action:
     """What to do instead of (or to) a forwarded request; build with the functions below."""
 
-    kind: str  # "status" | "reset" | "truncate" | "redirect"
+    kind: str  # "status" | "reset" | "truncate" | "redirect" | "drop_header"
     status: int = 0
     headers: Headers = field(default_factory=list)
     body: bytes = b""
@@ -62,6 +62,11 @@ def reset() -> Action:
 def truncate() -> Action:
     """Forward, then send the full headers but only half the body, then close."""
     return Action("truncate")
+
+
+def drop_header(name: str) -> Action:
+    """Forward, and leave the header `name` out of the reply (a registry that omits it)."""
+    return Action("drop_header", headers=[(name.lower(), "")])
 
 
 def redirect(url_base: str) -> Action:
@@ -265,6 +270,8 @@ class _ProxyHandler(RigHandler):
         for name, value in headers:
             lowered = name.lower()
             if lowered in HOP_BY_HOP or (lowered == "content-length" and self.command != "HEAD"):
+                continue
+            if action and action.kind == "drop_header" and lowered == action.headers[0][0]:
                 continue
             self.send_header(
                 name, proxy._rewrite_location(value) if lowered == "location" else value
