@@ -49,6 +49,9 @@ LOCK_DIR = ".manifestor-locks"
 # Extra entry keys; Go's json ignores unknown fields, so docker reads our files unchanged.
 LIST_KEY = "manifestorList"
 ORDER_KEY = "manifestorOrder"
+# The repository the entry's manifest was read from when it was stored: proof that it was
+# there, so a push into that repository need not ask again.
+READ_FROM_KEY = "manifestorReadFrom"
 # docker's embedded copy of the manifest, by media type (types.ImageManifest field names).
 PAYLOAD_KEYS = {DOCKER_MANIFEST: "SchemaV2Manifest", OCI_MANIFEST: "OCIManifest"}
 
@@ -73,6 +76,7 @@ class StoredEntry:
     descriptor: Descriptor
     raw: bytes | None
     order: int | None = None
+    read_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -473,6 +477,8 @@ def _entry_json(entry: StoredEntry, list_name: str, order: int | None) -> bytes:
     ]
     if order is not None:
         members.append(f'"{ORDER_KEY}":{order}')
+    if entry.read_from is not None:
+        members.append(f'"{READ_FROM_KEY}":{go_json(entry.read_from)}')
     return ("{" + ",".join(members) + "}").encode("utf-8")
 
 
@@ -512,6 +518,9 @@ def _read_entry(filename: str, data: bytes) -> _EntryFile:
     order = body.get(ORDER_KEY)
     if order is not None and (not isinstance(order, int) or isinstance(order, bool)):
         raise _Unreadable(f'"{ORDER_KEY}" is not an integer')
+    read_from = body.get(READ_FROM_KEY)
+    if read_from is not None and not isinstance(read_from, str):
+        raise _Unreadable(f'"{READ_FROM_KEY}" is not a string')
     try:
         # docker takes the legacy path whenever a top-level Digest is set.
         if body.get("Digest"):
@@ -522,7 +531,7 @@ def _read_entry(filename: str, data: bytes) -> _EntryFile:
         raise _Unreadable(str(exc)) from None
     except (TypeError, ValueError) as exc:
         raise _Unreadable(f"malformed entry ({exc})") from None
-    return _EntryFile(filename, StoredEntry(ref, descriptor, raw, order), list_name)
+    return _EntryFile(filename, StoredEntry(ref, descriptor, raw, order, read_from), list_name)
 
 
 def _read_current(body: Mapping[str, Any], text: str) -> tuple[Descriptor, bytes | None]:

@@ -31,7 +31,12 @@ from manifestor.remote.client import RegistryClient
 
 
 def to_stored(entry: ListEntry) -> StoredEntry:
-    return StoredEntry(ref=str(entry.source), descriptor=entry.descriptor, raw=entry.manifest.raw)
+    return StoredEntry(
+        ref=str(entry.source),
+        descriptor=entry.descriptor,
+        raw=entry.manifest.raw,
+        read_from=entry.source.name if entry.fetched and entry.local is None else None,
+    )
 
 
 def from_stored(list_name: str, stored: StoredEntry) -> ListEntry:
@@ -46,11 +51,14 @@ def from_stored(list_name: str, stored: StoredEntry) -> ListEntry:
             f"entry {stored.ref} of {list_name}: stored bytes hash to {manifest.digest}, "
             f"not {stored.descriptor.digest}"
         )
+    source = parse_reference(stored.ref)
     return ListEntry(
-        source=parse_reference(stored.ref),
+        source=source,
         manifest=manifest,
         platform=stored.descriptor.platform,
         annotations=dict(stored.descriptor.annotations or {}),
+        # `create` read it from this repository: a push into it need not HEAD it again.
+        fetched=stored.read_from == source.name,
     )
 
 
