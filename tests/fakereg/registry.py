@@ -57,11 +57,12 @@ class FakeRegistry:
 
     def __enter__(self) -> FakeRegistry:
         self._server = BackgroundServer(_handler_for(self._serve_registry))
-        self._presign = BackgroundServer(_handler_for(self._serve_presigned))
+        presign_host = _second_loopback_host()
+        self._presign = BackgroundServer(_handler_for(self._serve_presigned), presign_host)
         self.host = f"127.0.0.1:{self._server.port}"
         self.url = f"http://{self.host}"
         self.api.base_url = self.url
-        self.api.presign_url = f"http://127.0.0.1:{self._presign.port}"
+        self.api.presign_url = f"http://{presign_host}:{self._presign.port}"
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -260,6 +261,17 @@ class _Handler(RigHandler):
             self.wfile.flush()
             time.sleep(interval)
         return True
+
+
+def _second_loopback_host() -> str:
+    """127.0.0.2 where it can be bound, so the presigned host differs by name, not only by
+    port, as S3 differs from ECR."""
+    try:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.2", 0))
+    except OSError:
+        return "127.0.0.1"
+    return "127.0.0.2"
 
 
 def _handler_for(serve: Callable[..., Any]) -> Callable[..., BaseHTTPRequestHandler]:
