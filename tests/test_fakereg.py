@@ -9,6 +9,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from http.client import HTTPConnection
 from pathlib import Path
 
 import pytest
@@ -48,9 +49,8 @@ ACCEPT_ALL = {"Accept": ", ".join(MANIFEST_TYPES)}
 
 
 @pytest.fixture
-def reg() -> Iterator[FakeRegistry]:
-    with FakeRegistry() as registry:
-        yield registry
+def reg(fake_registry: FakeRegistry) -> FakeRegistry:
+    return fake_registry
 
 
 @pytest.fixture
@@ -245,6 +245,19 @@ def test_narrow_accept_gets_the_amd64_child_or_a_404_for_oci(reg, http):
     assert "accept header does not support OCI indexes" in refused.text
 
 
+def test_repeated_accept_headers_count_as_one_list(reg):
+    amd64 = reg.seed_image("app", "linux/amd64")
+    reg.seed_list("app", "v1", [amd64])
+    connection = HTTPConnection(reg.host, timeout=5)
+    connection.putrequest("GET", "/v2/app/manifests/v1")
+    connection.putheader("Accept", DOCKER_MANIFEST)
+    connection.putheader("Accept", DOCKER_LIST)
+    connection.endheaders()
+    response = connection.getresponse()
+    assert (response.status, response.getheader("Content-Type")) == (200, DOCKER_LIST)
+    connection.close()
+
+
 def test_delete_by_digest_removes_the_manifest_and_its_tags(reg, http):
     image = reg.seed_image("app", "linux/amd64", tag="v1")
     assert http.delete(f"{reg.url}/v2/app/manifests/{image.digest}").status_code == 202
@@ -331,7 +344,7 @@ def test_callback_moves_a_tag_between_a_clients_head_and_put(reg, http):
     assert seen.headers["Docker-Content-Digest"] == old.digest
     assert reg.tags("app")["v1"] == old.digest
     put_manifest(http, reg, "app", "v1", racer.manifest.data, DOCKER_MANIFEST)
-    assert reg.count("PUT", r"/manifests/v1$") == 1
+    assert reg.tag_puts("app") == 1
     assert reg.tags("app")["v1"] == racer.digest
 
 
@@ -481,6 +494,15 @@ def test_oci_disabled_answers_415(reg, http):
     _with(reg, oci_disabled=True)
     refused = push_image(http, reg, "app", image)
     assert (refused.status_code, codes(refused)) == (415, ["MANIFEST_INVALID"])
+
+
+def test_docker_types_refused_like_zot(reg, http):
+    image = make_image("linux/amd64")
+    assert push_image(http, reg, "app", image).status_code == 201
+    _with(reg, docker_types_refused=True)
+    refused = put_manifest(http, reg, "app", "v1", image.manifest.data, DOCKER_MANIFEST)
+    assert (refused.status_code, codes(refused)) == (400, ["MANIFEST_INVALID"])
+    assert push_image(http, reg, "app", make_image("linux/amd64", "oci")).status_code == 201
 
 
 def test_missing_child_code_quay_says_manifest_invalid(reg, http):
@@ -667,7 +689,7 @@ def test_bare_content_range_refuses_the_bytes_prefix(reg, http):
     assert http.patch(location, data=b"ab", headers={"Content-Range": "bytes 0-1"}).ok
     _with(reg, bare_content_range=True)
     refused = http.patch(location, data=b"cd", headers={"Content-Range": "bytes 2-3"})
-    assert refused.status_code == 416
+    assert (refused.status_code, refused.headers["Range"]) == (416, "0-1")
     assert http.patch(location, data=b"cd", headers={"Content-Range": "2-3"}).status_code == 202
 
 

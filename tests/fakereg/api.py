@@ -15,7 +15,15 @@ from collections import deque
 from typing import Any
 
 from .auth import AuthConfig, TokenBook, basic_user
-from .images import DOCKER_LIST, IMAGE_TYPES, LIST_TYPES, MANIFEST_TYPES, OCI_INDEX, OCI_TYPES
+from .images import (
+    DOCKER_LIST,
+    DOCKER_TYPES,
+    IMAGE_TYPES,
+    LIST_TYPES,
+    MANIFEST_TYPES,
+    OCI_INDEX,
+    OCI_TYPES,
+)
 from .personality import DISTRIBUTION, Personality
 from .store import Store, StoredManifest
 from .tokens import token_endpoint
@@ -72,6 +80,9 @@ class Distribution:
             denied = self._authorize(request, [])
             return denied or json_response(200, {})
         if request.path == "/v2/_catalog":
+            denied = self._authorize(request, [])
+            if denied is not None:
+                return denied
             with self.store.lock:
                 return json_response(200, {"repositories": sorted(self.store.repos)})
         route = ROUTE.match(request.path)
@@ -309,62 +320,25 @@ class Distribution:
 
     def _put_manifest(self, request: Request, name: str, ref: str) -> Response:
         quirks = self.personality
-        body = request.body
         media_type = request.headers.get("content-type", "").split(";")[0].strip()
-        if quirks.oci_disabled and media_type in OCI_TYPES:
-            return error(415, "MANIFEST_INVALID", "manifest schema version not supported")
-        if len(body) > quirks.max_manifest_bytes:
-            if quirks.oversize_status_413:
-                return error(413, "SIZE_INVALID", "manifest too big")
-            return error(400, "MANIFEST_INVALID", "manifest invalid", "payload exceeds limit")
-        if media_type not in MANIFEST_TYPES:
-            return error(
-                400,
-                "MANIFEST_INVALID",
-                "manifest invalid",
-                f"unsupported manifest media type {media_type!r}",
-            )
-        try:
-            doc = json.loads(body)
-        except ValueError as exc:
-            return error(400, "MANIFEST_INVALID", "manifest invalid", str(exc))
-        if not isinstance(doc, dict):
-            return error(400, "MANIFEST_INVALID", "manifest invalid", "not a JSON object")
-        declared = doc.get("mediaType")
-        if declared is not None and declared != media_type:
-            return error(
-                400,
-                "MANIFEST_INVALID",
-                "manifest invalid",
-                f"mediaType in manifest should be '{media_type}' not '{declared}'",
-            )
-        digest = sha256_digest(body)
+        doc = self._parse_manifest(request.body, media_type)
+        if isinstance(doc, Response):
+            return doc
+        digest = sha256_digest(request.body)
         if DIGEST.match(ref) and ref != digest:
             return error(400, "DIGEST_INVALID", "provided digest did not match uploaded content")
-        refused = self._check_references(name, media_type, doc)
-        if refused is not None:
-            return refused
-        if not DIGEST.match(ref):
-            existing = self.store.manifest(name, ref)
-            if existing is not None and quirks.immutable is not None:
-                rule = quirks.immutable
-                return error(rule.status, rule.code, rule.message.format(tag=ref, repo=name))
-            if (
-                existing is not None
-                and quirks.tag_type_lock
-                and (existing.media_type != media_type)
-            ):
-                return error(
-                    400,
-                    "MANIFEST_INVALID",
-                    "manifest invalid",
-                    f"cannot change the media type of tag {ref}",
-                )
-        if self._put_rate_exceeded():
-            return error(429, "TOOMANYREQUESTS", "Rate exceeded")
-        self._note_created(name)
         tag = None if DIGEST.match(ref) else ref
-        self.store.put_manifest(name, StoredManifest(media_type, body, digest), tag)
+        # Checks and store under one lock: a concurrent PUT cannot slip between them.
+        with self.store.lock:
+            refused = self._check_references(name, media_type, doc) or self._check_tag(
+                name, tag, media_type
+            )
+            if refused is not None:
+                return refused
+            if self._put_rate_exceeded():
+                return error(429, "TOOMANYREQUESTS", "Rate exceeded")
+            self._note_created(name)
+            self.store.put_manifest(name, StoredManifest(media_type, request.body, digest), tag)
         if media_type in IMAGE_TYPES:
             with self._lock:
                 self._flaky_left = quirks.flaky_list_puts
@@ -376,7 +350,51 @@ class Distribution:
             ),
         )
 
+    def _parse_manifest(self, body: bytes, media_type: str) -> dict[str, Any] | Response:
+        """The manifest's JSON object, or the error distribution (or the personality) gives."""
+        quirks = self.personality
+        if quirks.oci_disabled and media_type in OCI_TYPES:
+            return error(415, "MANIFEST_INVALID", "manifest schema version not supported")
+        if quirks.docker_types_refused and media_type in DOCKER_TYPES:
+            return error(
+                400, "MANIFEST_INVALID", "manifest invalid", f"unsupported media type {media_type}"
+            )
+        if len(body) > quirks.max_manifest_bytes:
+            if quirks.oversize_status_413:
+                return error(413, "SIZE_INVALID", "manifest too big")
+            return error(400, "MANIFEST_INVALID", "manifest invalid", "payload exceeds limit")
+        if media_type not in MANIFEST_TYPES:
+            detail = f"unsupported manifest media type {media_type!r}"
+            return error(400, "MANIFEST_INVALID", "manifest invalid", detail)
+        try:
+            doc = json.loads(body)
+        except ValueError as exc:
+            return error(400, "MANIFEST_INVALID", "manifest invalid", str(exc))
+        if not isinstance(doc, dict):
+            return error(400, "MANIFEST_INVALID", "manifest invalid", "not a JSON object")
+        declared = doc.get("mediaType")
+        if declared is not None and declared != media_type:
+            detail = f"mediaType in manifest should be '{media_type}' not '{declared}'"
+            return error(400, "MANIFEST_INVALID", "manifest invalid", detail)
+        return doc
+
+    def _check_tag(self, name: str, tag: str | None, media_type: str) -> Response | None:
+        """Immutable tags and tag media-type locks refuse a PUT onto an existing tag."""
+        quirks = self.personality
+        existing = self.store.manifest(name, tag) if tag is not None else None
+        if existing is None:
+            return None
+        if quirks.immutable is not None:
+            rule = quirks.immutable
+            return error(rule.status, rule.code, rule.message.format(tag=tag, repo=name))
+        if quirks.tag_type_lock and existing.media_type != media_type:
+            detail = f"cannot change the media type of tag {tag}"
+            return error(400, "MANIFEST_INVALID", "manifest invalid", detail)
+        return None
+
     def _check_references(self, name: str, media_type: str, doc: dict[str, Any]) -> Response | None:
+        """What the manifest names must be in the repository already: a list's children, an
+        image's config and layers, and (GitLab) the subject."""
         quirks = self.personality
         repo = self.store.repo(name)
         have_blobs = set(repo.blobs) if repo else set()
@@ -546,9 +564,12 @@ class Distribution:
             if quirks.mount_from_missing_401 and self.store.repo(source) is None:
                 project = source.split("/")[0]
                 return error(401, "UNAUTHORIZED", f"project {project} not found")
-            if self._mountable(mount, source):
-                self._note_created(name)
-                self.store.link_blob(name, mount, self.store.blobs[mount])
+            with self.store.lock:
+                mounted = self._mountable(mount, source)
+                if mounted:
+                    self._note_created(name)
+                    self.store.link_blob(name, mount, self.store.blobs[mount])
+            if mounted:
                 return Response(
                     201,
                     headers=(
@@ -585,11 +606,15 @@ class Distribution:
         with self.store.lock:
             upload = self.store.uploads[upload_id]
             if content_range is not None:
+                # A 416 says where the upload stands, so a client can resume from there.
+                where = (("Range", f"0-{max(len(upload.data) - 1, 0)}"),)
                 if quirks.bare_content_range and content_range.startswith("bytes "):
-                    return error(416, "BLOB_UPLOAD_INVALID", "invalid content range")
+                    return error(416, "BLOB_UPLOAD_INVALID", "invalid content range", None, where)
                 start, _, _ = content_range.removeprefix("bytes ").partition("-")
                 if not start.isdigit() or int(start) != len(upload.data):
-                    return error(416, "BLOB_UPLOAD_INVALID", "requested range not satisfiable")
+                    return error(
+                        416, "BLOB_UPLOAD_INVALID", "requested range not satisfiable", None, where
+                    )
             upload.data += request.body
             size = len(upload.data)
             if quirks.ecr_chunks:

@@ -64,6 +64,8 @@ class Personality:
     strict_list_children: bool = False
     # 9: OCI content types answered 415 (Quay with OCI disabled).
     oci_disabled: bool = False
+    # 8: any Docker content type → 400 MANIFEST_INVALID (Zot).
+    docker_types_refused: bool = False
     # 10: the code for a list naming children absent from the repository (Quay: MANIFEST_INVALID).
     missing_child_code: str = "MANIFEST_BLOB_UNKNOWN"
     # 11: the first N list PUTs after a child manifest PUT fail MANIFEST_BLOB_UNKNOWN (ACR geo).
@@ -169,5 +171,7 @@ PERSONALITIES: dict[str, Personality] = {
             "application/vnd.oci.image.config.v1+json",
         ),
     ),
-    "zot": Personality(name="zot", tag_type_lock=True, referrers_api=True),
+    "zot": Personality(
+        name="zot", docker_types_refused=True, tag_type_lock=True, referrers_api=True
+    ),
 }

@@ -5,6 +5,7 @@ request log, direct state access for tests and a switchable Personality.
 
 from __future__ import annotations
 
+import re
 import socket
 import struct
 import threading
@@ -109,6 +110,12 @@ class FakeRegistry:
         self, method: str | None = None, path_re: str | None = None, status: int | None = None
     ) -> int:
         return self.log.count(method, path_re, status)
+
+    def tag_puts(self, repo: str | None = None) -> int:
+        """Manifest PUTs by tag (not by digest): children must go by digest, so a push of one
+        list under N tags should make exactly N."""
+        prefix = f"^/v2/{re.escape(repo)}" if repo else "^/v2/.+"
+        return self.count("PUT", prefix + r"/manifests/(?!sha256:)[^/]+$")
 
     @property
     def max_in_flight(self) -> int:
@@ -221,7 +228,11 @@ class _Handler(RigHandler):
 
     def _handle(self) -> None:
         body = self.read_body()
-        headers = {name: value for name, value in self.headers.items()}
+        # Repeated headers (two Accept lines) count as one comma-joined list, as in Go's
+        # net/http, which distribution reads them with.
+        headers: dict[str, str] = {}
+        for name in {key.lower() for key in self.headers}:
+            headers[name] = ", ".join(self.headers.get_all(name) or [])
         self.serve(self, Request.parse(self.command, self.path, headers, body))
 
     do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _handle
