@@ -5,6 +5,7 @@ request log, direct state access for tests and a switchable Personality.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import struct
@@ -51,6 +52,7 @@ class FakeRegistry:
         self._script = Script()
         self._server: BackgroundServer | None = None
         self._presign: BackgroundServer | None = None
+        self._presign_host = "127.0.0.1"
         self.host = ""
         self.url = ""
 
@@ -58,25 +60,28 @@ class FakeRegistry:
 
     def __enter__(self) -> FakeRegistry:
         self._server = BackgroundServer(_handler_for(self._serve_registry))
-        presign_host = _second_loopback_host()
-        self._presign = BackgroundServer(_handler_for(self._serve_presigned), presign_host)
+        self._presign_host = _second_loopback_host()
+        self._presign = BackgroundServer(_handler_for(self._serve_presigned), self._presign_host)
         self.host = f"127.0.0.1:{self._server.port}"
         self.url = f"http://{self.host}"
         self.api.base_url = self.url
-        self.api.presign_url = f"http://{presign_host}:{self._presign.port}"
+        self.api.presign_url = f"http://{self._presign_host}:{self._presign.port}"
         return self
 
     def __exit__(self, *exc: object) -> None:
-        # Each close waits up to a poll interval; closing both at once halves teardown.
-        closers = [
-            threading.Thread(target=server.close)
-            for server in (self._server, self._presign)
-            if server is not None
-        ]
-        for closer in closers:
-            closer.start()
-        for closer in closers:
-            closer.join()
+        closers = []
+        for server, host in ((self._server, "127.0.0.1"), (self._presign, self._presign_host)):
+            if server is not None:
+                closer = threading.Thread(target=server.close)
+                closer.start()
+                closers.append((closer, host, server.port))
+        for closer, host, port in closers:
+            # serve_forever sees the shutdown request only when its select() wakes, at the
+            # next 50 ms poll; a connection wakes it at once (teardown is most of a fast test).
+            while closer.is_alive():
+                with contextlib.suppress(OSError):
+                    socket.create_connection((host, port), timeout=0.5).close()
+                closer.join(0.005)
 
     # -- configuration --
 
