@@ -76,7 +76,8 @@ class Personality:
     mount_from_missing_401: bool = False
     # 14: the token endpoint honours only the last `scope` parameter (old GitLab).
     token_last_scope_only: bool = False
-    # 15-17: rate limiting style (None = off), after `rate_limit_after` counted requests.
+    # 15-17: rate limiting style (None = off) once `rate_limit_after` requests were counted:
+    # hub_pull counts manifest GETs only (HEAD is free), the others count every request.
     rate_limit: RateLimit | None = None
     rate_limit_after: int = 0
     # 15: Docker Hub's ratelimit-* headers on manifest GETs (the pull quota).
