@@ -838,3 +838,12 @@ def test_tag_type_lock_refuses_a_media_type_change(reg, http):
     assert (refused.status_code, codes(refused)) == (400, ["MANIFEST_INVALID"])
     _with(reg, tag_type_lock=False)
     assert put_manifest(http, reg, "app", "v1", oci.manifest.data, OCI_MANIFEST).status_code == 201
+
+
+def test_actions_combine_with_plus(reg, http):
+    reg.script(("POST", r"/blobs/uploads/"), delay(0.02) + lose_reply())
+    started = time.monotonic()
+    with pytest.raises(requests.ConnectionError):
+        http.post(f"{reg.url}/v2/app/blobs/uploads/")
+    assert time.monotonic() - started >= 0.02
+    assert reg.uploads_open() == 1  # handled, then the reply was lost
