@@ -12,13 +12,14 @@ import pytest
 from fakereg import FakeRegistry, make_image
 from fakereg.images import DOCKER_LIST, MANIFEST_TYPES
 
-from manifestor.credentials import Keychain
-from manifestor.oci import parse_manifest
-from manifestor.reference import parse_reference
-from manifestor.registry import RegistryClient
-from manifestor.release import ReleaseOptions, publish_release
-from manifestor.spec import Release, SourceSpec
-from manifestor.transport import BodySource, RetryPolicy
+from manifestor.local.keychain import Keychain
+from manifestor.model.body import BodySource
+from manifestor.model.oci import parse_manifest
+from manifestor.model.reference import parse_reference
+from manifestor.model.spec import Release, SourceSpec
+from manifestor.ops.release import ReleaseOptions, publish_release
+from manifestor.remote.client import RegistryClient
+from manifestor.remote.transport import RetryPolicy
 
 
 @pytest.fixture
@@ -36,7 +37,7 @@ def test_client_pushes_an_image_and_reads_it_back(client, fake_registry: FakeReg
         client.upload_blob(repo, blob.digest, BodySource.of_bytes(blob.data))
     manifest = parse_manifest(image.manifest.data, image.manifest.media_type)
     target = parse_reference(f"{fake_registry.host}/team/app:v1")
-    assert client.put_manifest(target, manifest) == image.digest
+    assert client.put_manifest(target, manifest).digest == image.digest
     assert client.get_manifest(target).raw == image.manifest.data
     assert fake_registry.tags("team/app") == {"v1": image.digest}
     accept = fake_registry.log.select("GET", r"/manifests/")[0].headers["accept"]

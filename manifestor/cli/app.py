@@ -789,6 +789,8 @@ def main() -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         _print_interrupted()
+    if code == 130:  # typer turns Ctrl-C into Exit(130), silently
+        _print_interrupted()
     # A command returns None; typer.Exit (and --help, --version) return their code.
     sys.exit(code if isinstance(code, int) else 0)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from manifestor.errors import (
+    CancelledError,
     CredentialsError,
     DeniedError,
     DigestMismatchError,
@@ -60,6 +61,8 @@ MAX_CONFIG_BYTES = 8 * 1024 * 1024
 SMALL_BODY = 1024 * 1024
 # How long a stopped run waits for its tasks to stop and delete their upload sessions.
 CLEANUP_SECONDS = 0.8
+# Blobs this large (or of unknown size) are streamed with PATCH; smaller ones go whole.
+STREAM_UPLOAD_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -173,11 +176,14 @@ class RegistryClient:
         stream: bool = False,
         read_limit: int = 1024 * 1024,
         truncate: bool = True,
+        retry: bool = True,
     ) -> HttpResponse:
         endpoint = self._endpoint(repo.domain)
         scopes = list(scopes)
         target = url or endpoint.base_url + path
         checked = _cancellable(body, self.jobs.check) if body is not None else None
+        if method == "PATCH":
+            checked = body  # a streamed upload ends its own body cleanly when cancelled
 
         def send(authorization: str | None) -> HttpResponse:
             # A streamed reply gives its slot back once its headers are in: the body is
@@ -192,6 +198,7 @@ class RegistryClient:
                     stream=stream,
                     read_limit=read_limit,
                     truncate=truncate,
+                    retry=retry,
                 )
 
         if authority(target) != authority(endpoint.base_url):
@@ -448,7 +455,9 @@ class RegistryClient:
         )
 
     def upload_blob(self, repo: Reference, digest: str, body: BodySource) -> None:
-        """Monolithic upload (POST, then PUT with the whole body), verified by digest."""
+        """Upload a blob, verified by digest: a small one whole (POST, then PUT with the
+        body); a large one streamed (POST, PATCH with the body, PUT to finish), so that a
+        run that stops mid-way can still end the PATCH cleanly and delete the session."""
         scopes = [repository_scope(repo.path, "pull", "push")]
         start = self._call(repo, "POST", self._repo_path(repo, "blobs", "uploads/"), scopes)
         if start.status != 202 or not start.headers.get("Location"):
@@ -456,23 +465,79 @@ class RegistryClient:
                 start, f"cannot start upload of {digest} to {repo.name}", self._who(repo)
             )
         location = urljoin(start.url, start.headers["Location"])
-        sep = "&" if urlsplit(location).query else "?"
-        put_url = location + sep + urlencode({"digest": digest})
         headers = {"Content-Type": "application/octet-stream"}
+        if body.size is None or body.size >= STREAM_UPLOAD_BYTES:
+            location = self._stream_upload(repo, scopes, location, body)
+            body = BodySource.of_bytes(b"")
         if body.size is not None:
             headers["Content-Length"] = str(body.size)
+        put_url = _with_query(location, digest=digest)
         try:
             done = self._call(repo, "PUT", "", scopes, url=put_url, headers=headers, body=body)
         except BaseException:
             # Stopped mid-upload (Ctrl-C, another task failed, the connection broke):
             # leave no upload session behind.
-            with self.jobs.shielded():
-                self._cancel_upload(repo, start)
+            self._delete_upload(repo, location)
             raise
         if done.status not in (201, 204):
             raise _registry_error(
                 done, f"cannot upload blob {digest} to {repo.name}", self._who(repo)
             )
+
+    def _stream_upload(
+        self, repo: Reference, scopes: list[Scope], location: str, body: BodySource
+    ) -> str:
+        """PATCH the whole body as one stream; returns the session's next location. When
+        the run is cancelled, or the source fails, the stream ends early but cleanly: the
+        registry then answers with the session's state, which lets it be deleted (a
+        session whose request broke off cannot be: its recorded offset is stale)."""
+        stopped: list[BaseException] = []
+        token = self.jobs.token
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                for chunk in body.chunks():
+                    if token.cancelled:
+                        stopped.append(CancelledError(token.reason))
+                        return
+                    yield chunk
+            except Exception as error:  # noqa: BLE001 - raised once the PATCH has ended
+                stopped.append(error)
+
+        try:
+            sent = self._call(
+                repo,
+                "PATCH",
+                "",
+                scopes,
+                url=location,
+                headers={"Content-Type": "application/octet-stream"},
+                body=BodySource(chunks),
+                retry=False,
+            )
+        except BaseException:
+            self._delete_upload(repo, location)
+            raise
+        if sent.status != 202 or not sent.headers.get("Location"):
+            self._delete_upload(repo, location)
+            if stopped:
+                raise stopped[0]
+            raise _registry_error(sent, f"cannot upload a blob to {repo.name}", self._who(repo))
+        location = urljoin(sent.url, sent.headers["Location"])
+        if stopped:
+            self._delete_upload(repo, location)
+            raise stopped[0]
+        return location
+
+    def _delete_upload(self, repo: Reference, location: str) -> None:
+        """Cancel an upload session, best effort, even when the run is being cancelled."""
+        with self.jobs.shielded():
+            try:
+                self._call(
+                    repo, "DELETE", "", [repository_scope(repo.path, "pull", "push")], url=location
+                )
+            except (RegistryError, TransportError):
+                pass  # distribution purges abandoned sessions after a week
 
     def copy_blob(
         self, source: Reference, target: Reference, digest: str, size: int | None
@@ -487,18 +552,8 @@ class RegistryClient:
 
     def _cancel_upload(self, repo: Reference, response: HttpResponse) -> None:
         location = response.headers.get("Location")
-        if not location:
-            return
-        try:
-            self._call(
-                repo,
-                "DELETE",
-                "",
-                [repository_scope(repo.path, "pull", "push")],
-                url=urljoin(response.url, location),
-            )
-        except (RegistryError, TransportError):
-            pass  # best effort: distribution wants the delete action for this
+        if location:
+            self._delete_upload(repo, urljoin(response.url, location))
 
     def _who(self, ref: Reference) -> str | None:
         """The user an error message should name; a credential problem must not hide
@@ -522,6 +577,10 @@ def _cancellable(body: BodySource, check: Callable[[], None]) -> BodySource:
     if body.size is not None and body.size <= SMALL_BODY:
         return body
     return BodySource(chunks, body.size)
+
+
+def _with_query(url: str, **params: str) -> str:
+    return url + ("&" if urlsplit(url).query else "?") + urlencode(params)
 
 
 def _next_link(header: str | None) -> str | None:

@@ -197,14 +197,21 @@ class Jobs:
         rest and is raised at once."""
         parent = self.token
         parent.check()
-        if len(items) <= 1:
+        # The main thread only waits: Ctrl-C lands there, and must not break off a
+        # request half-way (a worker stops its request cleanly when told to).
+        waits_only = threading.current_thread() is threading.main_thread()
+        if len(items) <= 1 and not waits_only:
             return [func(item) for item in items]
+        if not items:
+            return []
         batch: _Batch[T, R] = _Batch(func, items, CancelToken(parent))
         self._start_threads()
-        for _ in range(min(len(items) - 1, self._workers)):
+        helpers = len(items) if waits_only else len(items) - 1
+        for _ in range(min(helpers, self._workers)):
             self._queue.put(lambda: self._work_on(batch, worker=True))
         try:
-            self._work_on(batch)
+            if not waits_only:
+                self._work_on(batch)
             with batch.lock:
                 while not batch.settled:
                     batch.lock.wait(_POLL)
