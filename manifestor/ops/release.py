@@ -23,7 +23,7 @@ from manifestor.model.platform import Platform, config_agrees, platforms_match
 from manifestor.model.reference import Reference
 from manifestor.model.spec import Release, SourceSpec
 from manifestor.ops.assemble import resolve_source
-from manifestor.ops.events import Notify, Progress
+from manifestor.ops.events import Notify, Progress, unchanged_note
 from manifestor.ops.publish import PushResult, equivalent_digests, plan_steps, push_list
 from manifestor.ops.upsert import upsert_list
 from manifestor.remote.client import ManifestInfo, RegistryClient
@@ -149,6 +149,27 @@ def publish_prepared(
         progress=progress,
         current=prepared.current,
     )
+
+
+def publish_releases(
+    client: RegistryClient,
+    releases: Sequence[Release],
+    options: ReleaseOptions,
+    *,
+    notify: Notify | None = None,
+    progress: Progress | None = None,
+) -> list[PushResult]:
+    """Publish the releases of one command (a spec may hold many). Every release is
+    resolved and checked before the first is written, so one bad release stops them all;
+    then each is published in turn, and an unchanged one is noted."""
+    prepared = [prepare_release(client, r, options, notify) for r in releases]
+    results = []
+    for ready in prepared:
+        result = publish_prepared(client, ready, options, notify=notify, progress=progress)
+        if result.unchanged and notify is not None:
+            notify(unchanged_note(result.target, result.digest))
+        results.append(result)
+    return results
 
 
 def publish_release(
