@@ -47,6 +47,7 @@ MANIFESTS_DIR = "manifests"
 # entry, but never looks at these.
 TMP_DIR = ".manifestor-tmp"
 LOCK_DIR = ".manifestor-locks"
+CONFIG_LOCK = "config.json.lock"
 # Extra entry keys; Go's json ignores unknown fields, so docker reads our files unchanged.
 LIST_KEY = "manifestorList"
 ORDER_KEY = "manifestorOrder"
@@ -367,11 +368,23 @@ class ManifestStore:
         name = docker_store_name(str(list_ref)) + ".lock"
         if len(name.encode()) > _MAX_NAME_BYTES:
             name = hashlib.sha256(name.encode()).hexdigest() + ".lock"
+        with self._lock_file(name, f"cannot lock manifest list {list_ref}"):
+            yield
+
+    @contextmanager
+    def locked_config(self) -> Iterator[None]:
+        """Hold the lock that serialises rewrites of config.json (login, logout), so two
+        concurrent logins cannot lose an entry. Not a list name: those end in a tag."""
+        with self._lock_file(CONFIG_LOCK, "cannot lock config.json"):
+            yield
+
+    @contextmanager
+    def _lock_file(self, name: str, failure: str) -> Iterator[None]:
         try:
             path = self._private_dir(LOCK_DIR) / name
             fd = os.open(path, os.O_RDWR | os.O_CREAT, _FILE_MODE)
         except OSError as exc:
-            raise _os_error(f"cannot lock manifest list {list_ref}", exc) from None
+            raise _os_error(failure, exc) from None
         try:
             # Lock files are never deleted: unlinking one while another process waits on it
             # would let a third process lock a fresh file and run concurrently.
