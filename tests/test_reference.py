@@ -11,6 +11,7 @@ from manifestor.model.reference import (
     is_loopback_host,
     parse_digest,
     parse_reference,
+    parse_registry,
 )
 
 SHA = "sha256:" + "0123456789abcdef" * 4
@@ -427,3 +428,29 @@ def test_non_loopback_hosts(host: str):
 def test_reference_domain_feeds_loopback_check():
     assert is_loopback_host(parse_reference("[::1]:5000/x").domain)
     assert not is_loopback_host(parse_reference("ubuntu").domain)
+
+
+# --- registry hosts as login and logout take them ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "host"),
+    [
+        ("registry.example.com:5000", "registry.example.com:5000"),
+        ("https://registry.example.com/v2/", "registry.example.com"),
+        ("http://localhost:5000", "localhost:5000"),
+        ("[::1]:5000", "[::1]:5000"),
+        ("index.docker.io", "docker.io"),
+        ("registry-1.docker.io", "docker.io"),
+        ("docker.io", "docker.io"),
+    ],
+)
+def test_parse_registry_accepts_hosts_urls_and_hub_spellings(text, host):
+    assert parse_registry(text) == host
+
+
+@pytest.mark.parametrize("text", ["", "https://", "bad host", "host:port", "reg_1.example.com"])
+def test_parse_registry_refuses_what_is_not_a_host(text):
+    with pytest.raises(UsageError) as caught:
+        parse_registry(text)
+    assert "\n" not in str(caught.value)

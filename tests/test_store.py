@@ -537,9 +537,9 @@ def test_summaries_list_every_list_by_name_and_skip_private_dirs(store: Manifest
         pass
 
     assert [(s.name, s.entries, s.corrupt) for s in store.summaries()] == [
-        ("127.0.0.1-59609_app-v1", 1, None),  # docker-made: the encoded name is all there is
         (str(LIST), 2, None),
         (f"{REGISTRY}/zeta:v1", 1, None),
+        ("127.0.0.1:59609/app:v1", 1, None),  # docker-made: decoded from its directory
     ]
     assert (store.root / LOCK_DIR).is_dir()
 

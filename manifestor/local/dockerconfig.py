@@ -9,6 +9,7 @@ import base64
 import json
 import os
 import tempfile
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,13 @@ def store_credentials(
     config_dir: str | os.PathLike[str] | None, registry: str, username: str, password: str
 ) -> str:
     """Save credentials for `registry`; returns where they went, for the user."""
+    with _config_lock(config_dir):
+        return _store(config_dir, registry, username, password)
+
+
+def _store(
+    config_dir: str | os.PathLike[str] | None, registry: str, username: str, password: str
+) -> str:
     path = _config_path(config_dir)
     config = _read(path)
     key = credential_key(registry)
@@ -43,6 +51,11 @@ def store_credentials(
 
 def remove_credentials(config_dir: str | os.PathLike[str] | None, registry: str) -> bool:
     """Forget the credentials for `registry`; False when there were none."""
+    with _config_lock(config_dir):
+        return _remove(config_dir, registry)
+
+
+def _remove(config_dir: str | os.PathLike[str] | None, registry: str) -> bool:
     path = _config_path(config_dir)
     config = _read(path)
     key = credential_key(registry)
@@ -58,6 +71,13 @@ def remove_credentials(config_dir: str | os.PathLike[str] | None, registry: str)
         del config["auths"][key]
         _write(path, config)
     return found
+
+
+def _config_lock(config_dir: str | os.PathLike[str] | None) -> AbstractContextManager[None]:
+    # The local store's lock directory: one lock for every read-modify-write of the file.
+    from manifestor.local.store import ManifestStore
+
+    return ManifestStore(config_dir).locked_config()
 
 
 def _config_path(config_dir: str | os.PathLike[str] | None) -> Path:

@@ -374,3 +374,42 @@ def _parse_helper_output(stdout: bytes, program: str) -> Credential | None:
     else:
         credential = Credential(username=username, password=secret)
     return None if credential.is_empty else credential
+
+
+# The MANIFESTOR_* policy for CI: explicit credentials from the environment, applying to
+# MANIFESTOR_REGISTRY only when that is set (to every registry otherwise).
+_ENV_USERNAME = "MANIFESTOR_USERNAME"
+_ENV_PASSWORD = "MANIFESTOR_PASSWORD"
+_ENV_REGISTRY = "MANIFESTOR_REGISTRY"
+
+
+def keychain_for(
+    config_dir: str | os.PathLike[str] | None,
+    username: str | None = None,
+    password: str | None = None,
+    registry: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Keychain:
+    """The keychain a command uses: the docker config, with explicit credentials on top,
+    taken from the arguments, else from MANIFESTOR_USERNAME / MANIFESTOR_PASSWORD."""
+    env = os.environ if environ is None else environ
+    if username is None:
+        username = env.get(_ENV_USERNAME) or None
+        password = env.get(_ENV_PASSWORD) if username else None
+        registry = env.get(_ENV_REGISTRY) or None
+        if username and not password:
+            raise CredentialsError(f"{_ENV_USERNAME} is set but {_ENV_PASSWORD} is not")
+    return Keychain(config_dir, username=username, password=password, explicit_for=registry)
+
+
+def login_credentials(
+    username: str | None, password: str | None, environ: Mapping[str, str] | None = None
+) -> tuple[str, str] | None:
+    """What `login` stores: the given username, else MANIFESTOR_USERNAME; the given
+    password (read from stdin), else MANIFESTOR_PASSWORD. None when either is missing."""
+    env = os.environ if environ is None else environ
+    username = username or env.get(_ENV_USERNAME) or None
+    password = password if password is not None else env.get(_ENV_PASSWORD) or ""
+    if not username or not password:
+        return None
+    return username, password

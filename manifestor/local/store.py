@@ -8,6 +8,7 @@ import base64
 import binascii
 import fcntl
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -46,6 +47,7 @@ MANIFESTS_DIR = "manifests"
 # entry, but never looks at these.
 TMP_DIR = ".manifestor-tmp"
 LOCK_DIR = ".manifestor-locks"
+CONFIG_LOCK = "config.json.lock"
 # Extra entry keys; Go's json ignores unknown fields, so docker reads our files unchanged.
 LIST_KEY = "manifestorList"
 ORDER_KEY = "manifestorOrder"
@@ -57,6 +59,9 @@ PAYLOAD_KEYS = {DOCKER_MANIFEST: "SchemaV2Manifest", OCI_MANIFEST: "OCIManifest"
 
 # Most filesystems limit one name to 255 bytes; docker would fail with ENAMETOOLONG.
 _MAX_NAME_BYTES = 255
+# decode_store_name tries 2**(slashes + dashes) spellings; past this, it does not try.
+_MAX_DECODED_SLASHES = 8
+_MAX_DECODED_DASHES = 8
 _DIR_MODE = 0o755
 _FILE_MODE = 0o644
 
@@ -121,6 +126,54 @@ def docker_store_name(reference: str) -> str:
             f"{len(name.encode())} bytes, the limit is {_MAX_NAME_BYTES}"
         )
     return name
+
+
+def decode_store_name(name: str, entry_refs: Sequence[str] = ()) -> str | None:
+    """The list name docker encoded as the directory `name`, or None if no reference
+    encodes to it. docker's encoding is lossy (`_` was `/` or `_`, `-` was `:` or `-`), so
+    every decoding is tried; any of them finds the same directory again. Preferred: the one
+    whose repository holds an entry (docker users list `app:1.0` from `app:1.0-amd64`),
+    then the longest repository path (`reg.io/my-app:1.0`, not `reg.io/my:app-1.0`), then
+    `/` over `_` and a port over a hyphen in the host."""
+    if name.count("_") > _MAX_DECODED_SLASHES or name.count("-") > _MAX_DECODED_DASHES:
+        return None
+    entry_repos = set()
+    for entry_ref in entry_refs:
+        try:
+            entry_repos.add(parse_reference(entry_ref, default_tag=None).repository)
+        except ManifestorError:
+            continue
+    best: tuple[bool, int, int, bool, str] | None = None
+    for candidate in _decodings(name):
+        try:
+            ref = parse_reference(candidate, default_tag=None)
+        except ManifestorError:
+            continue
+        if ref.tag is None or ref.digest is not None or str(ref) != candidate:
+            continue
+        rank = (
+            ref.repository in entry_repos,
+            len(ref.path),
+            ref.path.count("/"),
+            ":" in ref.domain,
+            candidate,
+        )
+        if best is None or rank > best:
+            best = rank
+    return best[-1] if best else None
+
+
+def _decodings(name: str) -> Iterator[str]:
+    """Every string docker_store_name maps to `name`, with one tag and at most a port."""
+    slots = [i for i, c in enumerate(name) if c in "_-"]
+    for choice in itertools.product((False, True), repeat=len(slots)):
+        chars = list(name)
+        for decoded, i in zip(choice, slots, strict=True):
+            if decoded:
+                chars[i] = "/" if name[i] == "_" else ":"
+        text = "".join(chars)
+        if 1 <= text.count(":") <= 2:
+            yield text
 
 
 class ManifestStore:
@@ -299,6 +352,9 @@ class ManifestStore:
                 corrupt = f"{filename}: {reason}{more}"
             elif len(names) > 1:
                 corrupt = f"its entries name different lists: {', '.join(names)}"
+            if not names:  # made by docker: decode its directory name
+                decoded = decode_store_name(child, [f.entry.ref for f in files])
+                names = [decoded] if decoded else []
             summaries.append(
                 ListSummary(
                     name=names[0] if names else child,
@@ -317,11 +373,23 @@ class ManifestStore:
         name = docker_store_name(str(list_ref)) + ".lock"
         if len(name.encode()) > _MAX_NAME_BYTES:
             name = hashlib.sha256(name.encode()).hexdigest() + ".lock"
+        with self._lock_file(name, f"cannot lock manifest list {list_ref}"):
+            yield
+
+    @contextmanager
+    def locked_config(self) -> Iterator[None]:
+        """Hold the lock that serialises rewrites of config.json (login, logout), so two
+        concurrent logins cannot lose an entry. Not a list name: those end in a tag."""
+        with self._lock_file(CONFIG_LOCK, "cannot lock config.json"):
+            yield
+
+    @contextmanager
+    def _lock_file(self, name: str, failure: str) -> Iterator[None]:
         try:
             path = self._private_dir(LOCK_DIR) / name
             fd = os.open(path, os.O_RDWR | os.O_CREAT, _FILE_MODE)
         except OSError as exc:
-            raise _os_error(f"cannot lock manifest list {list_ref}", exc) from None
+            raise _os_error(failure, exc) from None
         try:
             # Lock files are never deleted: unlinking one while another process waits on it
             # would let a third process lock a fresh file and run concurrently.

@@ -168,6 +168,19 @@ def api_host(domain: str) -> str:
     return DOCKER_HUB_REGISTRY if domain in HUB_DOMAINS else domain
 
 
+def parse_registry(text: str) -> str:
+    """A registry host as `login` and `logout` take it: `host[:port]`, also written as a
+    URL (`https://host/...`) or one of docker's Hub spellings (all become docker.io)."""
+    host = text.strip().removeprefix("https://").removeprefix("http://").split("/", 1)[0]
+    if not host:
+        raise InvalidReferenceError("a registry host is required, e.g. registry.example.com:5000")
+    if host.lower() in HUB_DOMAINS:
+        return DOCKER_HUB_DOMAIN
+    if problem := _domain_problem(host):
+        raise InvalidReferenceError(f"invalid registry {quote(host)}: {problem}")
+    return host
+
+
 def parse_digest(text: str) -> str:
     """Return `text` if it is a well-formed digest of a supported algorithm."""
     if problem := _digest_problem(text):

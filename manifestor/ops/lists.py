@@ -15,7 +15,13 @@ from manifestor.errors import (
     UsageError,
 )
 from manifestor.local.store import ManifestStore, StoredEntry, StoredList
-from manifestor.model.entries import ListEntry, ListFormat, SourceFilter
+from manifestor.model.entries import (
+    ListEntry,
+    ListFormat,
+    SourceFilter,
+    check_entries,
+    list_document,
+)
 from manifestor.model.oci import parse_manifest
 from manifestor.model.platform import (
     Platform,
@@ -24,9 +30,11 @@ from manifestor.model.platform import (
     validate_platform,
 )
 from manifestor.model.reference import Reference, parse_reference
+from manifestor.model.spec import Release
 from manifestor.ops.assemble import resolve_sources
-from manifestor.ops.events import Notify, Progress
-from manifestor.ops.publish import PushResult, push_list
+from manifestor.ops.events import Notify, Progress, unchanged_note
+from manifestor.ops.publish import PushResult, plan_steps, push_list
+from manifestor.ops.release import ReleasePlan
 from manifestor.remote.client import RegistryClient
 
 
@@ -245,9 +253,24 @@ def push_stored_list(
             warn=warn,
             progress=progress,
         )
+        if result.unchanged and warn is not None:
+            warn(unchanged_note(result.target, result.digest))
         if purge:
             store.remove(list_ref)
         return result
+
+
+def plan_stored_push(
+    client: RegistryClient, store: ManifestStore, release: Release, list_format: ListFormat
+) -> ReleasePlan:
+    """What `push LIST` would write (release: the list, its --tag and --annotation
+    values), checked as a push checks it, writing nothing."""
+    entries = stored_entries_to_push(store, release.target)
+    check_entries(entries)
+    document = list_document([e.descriptor for e in entries], list_format, release.annotations)
+    tags = [release.target] + [release.target.with_tag(t) for t in release.tags]
+    steps = plan_steps(client, release.target, entries, document, tags)
+    return ReleasePlan(release, tuple(entries), document, tuple(steps))
 
 
 def stored_entries_to_push(store: ManifestStore, list_ref: Reference) -> list[ListEntry]:

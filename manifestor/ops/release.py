@@ -24,7 +24,7 @@ from manifestor.model.platform import Platform, config_agrees, platforms_match
 from manifestor.model.reference import Reference
 from manifestor.model.spec import Release, SourceSpec
 from manifestor.ops.assemble import resolve_source
-from manifestor.ops.events import Notify, Progress
+from manifestor.ops.events import Notify, Progress, unchanged_note
 from manifestor.ops.publish import PushResult, equivalent_digests, plan_steps, push_list
 from manifestor.ops.upsert import upsert_list
 from manifestor.remote.client import ManifestInfo, RegistryClient
@@ -164,10 +164,15 @@ def publish_releases(
     options = options or ReleaseOptions()
     _check_distinct_tags(releases)
     prepared = client.jobs.map(lambda r: prepare_release(client, r, options, notify), releases)
-    return client.jobs.map(
+    results = client.jobs.map(
         lambda ready: publish_prepared(client, ready, options, notify=notify, progress=progress),
         prepared,
     )
+    if notify is not None:
+        for result in results:
+            if result.unchanged:
+                notify(unchanged_note(result.target, result.digest))
+    return results
 
 
 def _check_distinct_tags(releases: Sequence[Release]) -> None:

@@ -1,0 +1,92 @@
+"""What several commands share: the global options (from the app callback), option types
+used by more than one command, and the small parsers of option values. Cheap to import:
+the store and the client are imported when a command asks for them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from manifestor.errors import UsageError
+
+if TYPE_CHECKING:
+    from manifestor.local.store import ManifestStore
+    from manifestor.model.entries import ListFormat
+    from manifestor.model.platform import Platform
+    from manifestor.remote.client import RegistryClient
+
+InsecureOption = Annotated[
+    bool,
+    typer.Option("--insecure", help="Skip TLS verification and allow plain HTTP for the registry."),
+]
+FormatOption = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        help="List media type: docker, oci or auto (Docker list unless "
+        "a child is OCI or annotations are set).",
+    ),
+]
+
+
+@dataclass
+class GlobalOptions:
+    config_dir: Path | None = None
+    certs_dir: Path | None = None
+    debug: bool = False
+
+    def store(self) -> ManifestStore:
+        from manifestor.local.store import ManifestStore
+
+        return ManifestStore(self.config_dir)
+
+    def client(
+        self,
+        insecure: bool,
+        username: str | None = None,
+        password: str | None = None,
+        registry: str | None = None,
+    ) -> RegistryClient:
+        """A client with the credentials the keychain policy chooses (local/keychain.py)."""
+        from manifestor.local.cache import ContentCache
+        from manifestor.local.keychain import keychain_for
+        from manifestor.remote.client import RegistryClient
+
+        keychain = keychain_for(self.config_dir, username, password, registry)
+        return RegistryClient(
+            keychain=keychain,
+            insecure=insecure,
+            certs_dir=self.certs_dir,
+            cache=ContentCache.from_environment(),
+        )
+
+
+def global_options(ctx: typer.Context) -> GlobalOptions:
+    return ctx.obj if isinstance(ctx.obj, GlobalOptions) else GlobalOptions()
+
+
+def list_format(value: str) -> ListFormat:
+    if value not in ("docker", "oci", "auto"):
+        raise UsageError(f"--format must be docker, oci or auto, not {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def platforms(values: list[str]) -> tuple[Platform, ...]:
+    """Platforms from repeatable, comma-separated option values."""
+    from manifestor.model.platform import parse_platform
+
+    return tuple(parse_platform(p) for v in values for p in v.split(",") if p.strip())
+
+
+def key_values(values: list[str]) -> dict[str, str]:
+    """`--annotation KEY=VALUE` values."""
+    out = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--annotation wants KEY=VALUE, got {item!r}")
+        out[key.strip()] = value
+    return out

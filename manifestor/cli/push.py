@@ -1,0 +1,240 @@
+"""`manifestor push`: a local list (`push LIST`), or a one-shot release from sources, a
+template or a spec (`push TARGET SOURCE...`, `--template`, `--spec`). The digest is the
+last line on stdout (`DIGEST TARGET` per release when there are several)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from manifestor.cli import output
+from manifestor.cli.options import (
+    FormatOption,
+    InsecureOption,
+    global_options,
+    key_values,
+    list_format,
+    platforms,
+)
+from manifestor.errors import ManifestorError, UsageError
+
+if TYPE_CHECKING:
+    from manifestor.model.spec import Release
+    from manifestor.ops.publish import PushResult
+    from manifestor.ops.release import ReleasePlan
+
+
+def push(
+    ctx: typer.Context,
+    target: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="TARGET",
+            help="The list to publish: a local list (alone), or the target of a one-shot push.",
+        ),
+    ] = None,
+    sources: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[SOURCE...]",
+            help="One-shot push from these images (no local list): REF, REF=os/arch[/variant], "
+            "oci:DIR, oci-archive:FILE, docker-archive:FILE.",
+        ),
+    ] = None,
+    purge: Annotated[
+        bool,
+        typer.Option("--purge", "-p", help="Remove the local list after a fully successful push."),
+    ] = False,
+    insecure: InsecureOption = False,
+    media_format: FormatOption = "auto",
+    template: Annotated[
+        str | None,
+        typer.Option(
+            "--template",
+            help="Source name with OS, ARCH, VARIANT placeholders "
+            "(with --platforms), e.g. 'org/app:1.4-ARCHVARIANT'.",
+        ),
+    ] = None,
+    template_platforms: Annotated[
+        str | None,
+        typer.Option("--platforms", help="Platforms for --template, comma-separated."),
+    ] = None,
+    ignore_missing: Annotated[
+        bool, typer.Option("--ignore-missing", help="Skip sources that do not exist.")
+    ] = False,
+    spec: Annotated[
+        Path | None,
+        typer.Option("--spec", help="A manifest-tool style YAML spec (several documents allowed)."),
+    ] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option("--tag", help="Also push the list under this tag (repeatable)."),
+    ] = None,
+    annotation: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--annotation", help="Index annotation KEY=VALUE (repeatable; makes an OCI index)."
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Print the list and the planned requests; write nothing."),
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the digest.")] = False,
+    digest_file: Annotated[
+        Path | None, typer.Option("--digest-file", help="Also write the digest to this file.")
+    ] = None,
+    attestations: Annotated[
+        str,
+        typer.Option("--attestations", help="Attestation manifests of source lists: drop or keep."),
+    ] = "drop",
+    platform: Annotated[
+        list[str] | None,
+        typer.Option("--platform", help="Take only these platforms from source lists and layouts."),
+    ] = None,
+    upsert: Annotated[
+        bool,
+        typer.Option(
+            "--upsert",
+            help="Keep the entries already on the target tag and replace only those whose "
+            "platform a source provides (safe against concurrent per-arch jobs).",
+        ),
+    ] = False,
+) -> None:
+    """Push a local list, or assemble and push in one step from sources, a template or a spec.
+
+    Prints `Pushed ref ...` for each child brought in from elsewhere and the list digest
+    last (with several releases: `DIGEST TARGET` per release)."""
+    from manifestor.model.entries import SourceFilter
+    from manifestor.model.reference import parse_reference
+    from manifestor.model.spec import Release
+    from manifestor.ops.lists import plan_stored_push, push_stored_list
+    from manifestor.ops.release import ReleaseOptions, plan_release, publish_releases
+
+    opts = global_options(ctx)
+    fmt = list_format(media_format)
+    if attestations not in ("drop", "keep"):
+        raise UsageError(f"--attestations must be drop or keep, not {attestations!r}")
+    selection = SourceFilter(platforms(platform or []), attestations == "keep")
+    index_annotations = key_values(annotation or [])
+    releases = _releases(
+        target, sources or [], template, template_platforms, spec, tag or [], index_annotations
+    )
+    if releases is not None and purge:
+        raise UsageError("--purge removes a local list; it does not apply to a one-shot push")
+    if releases is None and (ignore_missing or platform or attestations != "drop" or upsert):
+        raise UsageError(
+            "--ignore-missing, --platform, --attestations and --upsert apply to a one-shot push"
+        )
+    note = output.notes(quiet)
+    say = output.silent if quiet else output.result
+    results: list[PushResult] = []
+    with (
+        opts.client(insecure) as client,
+        output.progress(output.wants_progress(quiet)) as bars,
+    ):
+        if releases is None:
+            assert target is not None
+            local = Release(parse_reference(target), (), tuple(tag or ()), index_annotations)
+            if dry_run:
+                _show_plan(plan_stored_push(client, opts.store(), local, fmt))
+            else:
+                result = push_stored_list(
+                    client,
+                    opts.store(),
+                    local.target,
+                    purge=purge,
+                    list_format=fmt,
+                    annotations=local.annotations,
+                    extra_tags=[local.target.with_tag(t) for t in local.tags],
+                    notify=say,
+                    warn=note,
+                    progress=bars,
+                )
+                results = [result]
+        else:
+            options = ReleaseOptions(fmt, selection, ignore_missing, upsert)
+            if dry_run:
+                for release in releases:
+                    _show_plan(plan_release(client, release, options, notify=note))
+            else:
+                results = publish_releases(client, releases, options, notify=note, progress=bars)
+    if results:
+        _print_digests(results, digest_file)
+
+
+def _show_plan(plan: ReleasePlan) -> None:
+    from manifestor.model.render import list_view
+
+    output.result(list_view(plan.document))
+    for step in plan.steps:
+        output.note(f"plan: {step}")
+
+
+def _print_digests(results: list[PushResult], digest_file: Path | None) -> None:
+    """The digest last on stdout (`DIGEST TARGET` per release when there are several)."""
+    text = "".join(
+        f"{r.digest}\n" if len(results) == 1 else f"{r.digest} {r.target}\n" for r in results
+    )
+    output.result(text)
+    if digest_file is not None:
+        try:
+            digest_file.write_text(text)
+        except OSError as exc:
+            raise ManifestorError(
+                f"cannot write --digest-file {digest_file}: {exc.strerror}"
+            ) from None
+
+
+def _releases(
+    target: str | None,
+    sources: list[str],
+    template: str | None,
+    template_platforms: str | None,
+    spec: Path | None,
+    tags: list[str],
+    annotations: dict[str, str],
+) -> list[Release] | None:
+    """The one-shot releases asked for, or None for a plain `push LIST`."""
+    from manifestor.local.specfile import load_spec
+    from manifestor.model.reference import parse_reference
+    from manifestor.model.spec import Release, expand_template, parse_source_argument
+
+    if spec is not None:
+        if target or sources or template:
+            raise UsageError("--spec names its own targets and sources; give no TARGET or SOURCE")
+        releases = load_spec(spec)
+        if tags or annotations:
+            releases = [
+                Release(
+                    r.target,
+                    r.sources,
+                    r.tags + tuple(tags),
+                    {**r.annotations, **annotations},
+                    r.origin,
+                )
+                for r in releases
+            ]
+        return releases
+    if target is None:
+        raise UsageError("push needs a TARGET (a local list, or the list to publish), or --spec")
+    if template is not None or template_platforms is not None:
+        if template is None or template_platforms is None:
+            raise UsageError("--template and --platforms go together")
+        if sources:
+            raise UsageError("give either SOURCE arguments or --template, not both")
+        wanted = platforms([template_platforms])
+        return [
+            Release(
+                parse_reference(target),
+                tuple(expand_template(template, wanted)),
+                tuple(tags),
+                annotations,
+            )
+        ]
+    if not sources:
+        return None
+    specs = tuple(parse_source_argument(s) for s in sources)
+    return [Release(parse_reference(target), specs, tuple(tags), annotations)]
