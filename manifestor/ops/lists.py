@@ -197,7 +197,9 @@ def _apply_platform(current: Platform | None, change: Annotation) -> Platform:
     if "os.features" in change.unset:
         features = []
     result = Platform(os_name, arch, variant, os_version, tuple(features))
-    if change.os or change.arch:
+    if change.variant and not arch:
+        raise UsageError("--variant needs an architecture: give --arch as well")
+    if change.os or change.arch or change.variant:
         validate_platform(result)
     return result
 

@@ -15,6 +15,7 @@ from manifestor.model.entries import (
     ListFormat,
     SourceFilter,
     check_entries,
+    describes,
     list_document,
     platform_from_config,
 )
@@ -64,6 +65,8 @@ def gather_entries(
     entries = [entry for group in groups for entry in group]
     if not entries:
         raise UsageError(f"no images to publish at {release.target}: every source was skipped")
+    if all(groups):  # a skipped missing source may be the one a filter value was for
+        options.selection.check_selected([e.platform for e in entries])
     return entries
 
 
@@ -243,10 +246,13 @@ def _resolve(
     notify: Notify | None,
 ) -> list[ListEntry]:
     if source.local_path is not None:
-        entries = [_local_entry(target, image) for image in open_local_images(source.local_path)]
-        entries = [e for e in entries if options.selection.wants(e.platform, e.is_attestation)]
+        found = [_local_entry(target, image) for image in open_local_images(source.local_path)]
+        entries = [e for e in found if options.selection.wants(e.platform, e.is_attestation)]
         if not any(not e.is_attestation for e in entries):
-            raise UsageError(f"{source.text} has no image for the requested platforms")
+            present = ", ".join(str(e.platform) for e in found if not e.is_attestation)
+            filtered = bool(options.selection.platforms)
+            what = "--platform selects no image from" if filtered else "no image in"
+            raise UsageError(f"{what} {source.text} (it has {present or 'no images'})")
     else:
         ref = source.reference()
         try:
@@ -307,4 +313,8 @@ def _with_stated_platform(
         stated.os_version or (actual.os_version if actual else None),
         stated.os_features or (actual.os_features if actual else ()),
     )
-    return [replace(entry, platform=merged)]
+    # Attestations are here only when kept (--attestations keep); they go with the image
+    # chosen, not with the ones left out.
+    chosen = {entry.manifest.digest}
+    attestations = [e for e in entries if e.is_attestation and describes(e.descriptor, chosen)]
+    return [replace(entry, platform=merged), *attestations]
