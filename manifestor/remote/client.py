@@ -53,6 +53,10 @@ from manifestor.remote.transport import HttpResponse, RetryPolicy, Transport, au
 ACCEPT_MANIFESTS = ", ".join(MANIFEST_MEDIA_TYPES)
 # Image configs are small JSON documents; cap them like manifests, a little wider.
 MAX_CONFIG_BYTES = 8 * 1024 * 1024
+# One page of a tag list. Registries that do not paginate (distribution 2.8 ignores `n`)
+# send every tag at once: 64 MiB is about a million long tags. Past it: an error, never a
+# page cut short (which would read as broken JSON, or as fewer tags).
+MAX_TAG_PAGE_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -303,7 +307,15 @@ class RegistryClient:
         url: str | None = None
         path = self._repo_path(repo, "tags", "list")
         while True:
-            response = self._call(repo, "GET", path, [repository_scope(repo.path, "pull")], url=url)
+            response = self._call(
+                repo,
+                "GET",
+                path,
+                [repository_scope(repo.path, "pull")],
+                url=url,
+                read_limit=MAX_TAG_PAGE_BYTES,
+                truncate=False,
+            )
             if response.status != 200:
                 raise _registry_error(response, f"cannot list tags of {repo.name}", self._who(repo))
             try:

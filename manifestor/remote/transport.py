@@ -255,6 +255,8 @@ class Transport:
                 return self.request("GET", f"{base}/v2/")
             order = ("http", "https") if is_loopback_host(host) else ("https", "http")
             first_error: TransportError | None = None
+            # A plain-HTTP 400 that may come from a TLS port: kept in case HTTPS fails too.
+            plain_400: HttpResponse | None = None
             for scheme in order:
                 url = f"{scheme}://{host}/v2/"
                 try:
@@ -266,16 +268,28 @@ class Transport:
                     continue
                 if scheme == "http" and _looks_like_tls_port(response):
                     continue
-                if scheme == "http" and not (self.insecure or is_loopback_host(host)):
-                    raise InsecureRegistryError(
-                        f"registry {host} speaks plain HTTP, not HTTPS; pass --insecure to "
-                        "allow plain HTTP for it"
-                    )
-                self._bases[host] = f"{scheme}://{host}"
-                return response
+                if scheme == "http" and response.status == 400 and scheme == order[0]:
+                    # No registry answers GET /v2/ with 400, but TLS servers other than
+                    # Go's (nginx, Apache, HAProxy) answer plain HTTP that way, each in
+                    # its own words: try HTTPS before taking this host for plain HTTP.
+                    plain_400 = response
+                    continue
+                return self._settle(host, scheme, response)
+            if plain_400 is not None:
+                return self._settle(host, "http", plain_400)
             raise first_error or TransportError(
                 f"cannot talk to registry {host} over HTTP or HTTPS"
             )
+
+    def _settle(self, host: str, scheme: str, response: HttpResponse) -> HttpResponse:
+        """Use `scheme` for `host` from now on; plain HTTP only where it is allowed."""
+        if scheme == "http" and not (self.insecure or is_loopback_host(host)):
+            raise InsecureRegistryError(
+                f"registry {host} speaks plain HTTP, not HTTPS; pass --insecure to "
+                "allow plain HTTP for it"
+            )
+        self._bases[host] = f"{scheme}://{host}"
+        return response
 
     def _host_lock(self, host: str) -> threading.Lock:
         with self._lock:
