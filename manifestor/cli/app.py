@@ -12,7 +12,7 @@ import os
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated
 
@@ -426,6 +426,14 @@ def push(
             "platform a source provides (safe against concurrent per-arch jobs).",
         ),
     ] = False,
+    allow_platform_mismatch: Annotated[
+        bool,
+        typer.Option(
+            "--allow-platform-mismatch",
+            help="Publish an entry whose platform contradicts its image's config "
+            "(refused by default).",
+        ),
+    ] = False,
 ) -> None:
     """Push a local list, or assemble and push in one step from sources, a template or a spec.
 
@@ -463,9 +471,11 @@ def push(
                 say=say,
                 note=note,
                 progress=bars,
+                allow_platform_mismatch=allow_platform_mismatch,
             )
         else:
             options = ReleaseOptions(fmt, selection, ignore_missing, upsert)  # type: ignore[arg-type]
+            options = replace(options, allow_platform_mismatch=allow_platform_mismatch)
             results = _push_releases(
                 client, releases, options, dry_run=dry_run, note=note, progress=bars
             )
@@ -484,6 +494,7 @@ def _push_local_list(
     say: Callable[[str], None],
     note: Callable[[str], None],
     progress: Progress | None,
+    allow_platform_mismatch: bool = False,
 ) -> list[PushResult]:
     """`push LIST`: the stored list, under its tag and any --tag (none on a dry run)."""
     if dry_run:
@@ -500,6 +511,7 @@ def _push_local_list(
         notify=say,
         warn=note,
         progress=progress,
+        allow_platform_mismatch=allow_platform_mismatch,
     )
     _report_unchanged(result, note)
     return [result]

@@ -12,13 +12,16 @@ from manifestor.errors import (
     EntryNotFoundError,
     ListExistsError,
     ManifestorError,
+    NotFoundError,
+    PlatformMismatchError,
     UsageError,
 )
 from manifestor.local.store import ManifestStore, StoredEntry, StoredList
-from manifestor.model.entries import ListEntry, ListFormat, SourceFilter
+from manifestor.model.entries import ListEntry, ListFormat, SourceFilter, platform_from_config
 from manifestor.model.oci import parse_manifest
 from manifestor.model.platform import (
     Platform,
+    config_agrees,
     normalize_arch,
     normalize_os,
     validate_platform,
@@ -28,6 +31,7 @@ from manifestor.ops.assemble import resolve_sources
 from manifestor.ops.events import Notify, Progress
 from manifestor.ops.publish import PushResult, push_list
 from manifestor.remote.client import RegistryClient
+from manifestor.remote.jobs import map_bounded
 
 
 def to_stored(entry: ListEntry) -> StoredEntry:
@@ -222,12 +226,17 @@ def push_stored_list(
     notify: Notify | None = None,
     warn: Notify | None = None,
     progress: Progress | None = None,
+    allow_platform_mismatch: bool = False,
 ) -> PushResult:
     """Push a local list (§4); with `purge`, remove it only after full success.
     `notify` hears of children brought in (docker prints those on stdout), `warn` of
-    diagnostics."""
+    diagnostics. An entry whose platform contradicts its image's config (annotated
+    windows/arm64 on a linux/386 image) stops the push before anything is written,
+    unless `allow_platform_mismatch`."""
     with store.locked(list_ref):  # an annotate meanwhile must not be purged unseen
         entries = stored_entries_to_push(store, list_ref)
+        if not allow_platform_mismatch:
+            check_platforms_against_configs(client, list_ref, entries)
         result = push_list(
             client,
             list_ref,
@@ -242,6 +251,37 @@ def push_stored_list(
         if purge:
             store.remove(list_ref)
         return result
+
+
+def check_platforms_against_configs(
+    client: RegistryClient, list_ref: Reference, entries: Sequence[ListEntry]
+) -> None:
+    """Raise PlatformMismatchError for the first entry whose os, architecture or variant
+    contradicts what its image's config says (one config GET per image, concurrently)."""
+    images = [e for e in entries if not e.is_attestation and e.platform is not None]
+    configs = map_bounded(lambda e: _config_platform(client, list_ref, e), images, _registry)
+    for entry, actual in zip(images, configs, strict=True):
+        assert entry.platform is not None
+        if not config_agrees(actual, entry.platform):
+            raise PlatformMismatchError(
+                f"{entry.label} is listed in {list_ref} as {entry.platform} but its image "
+                f"config says {actual}; correct the entry with `manifestor annotate`, or pass "
+                "--allow-platform-mismatch if that is intended"
+            )
+
+
+def _config_platform(client: RegistryClient, list_ref: Reference, entry: ListEntry) -> Platform:
+    digest = entry.manifest.config.digest
+    try:
+        config = client.get_blob(entry.source, digest)
+    except NotFoundError:
+        # The source may be gone while the image is already in the target repository.
+        config = client.get_blob(list_ref, digest)
+    return platform_from_config(config, entry.label)
+
+
+def _registry(entry: ListEntry) -> str:
+    return entry.source.registry
 
 
 def stored_entries_to_push(store: ManifestStore, list_ref: Reference) -> list[ListEntry]:

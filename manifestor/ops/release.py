@@ -38,6 +38,8 @@ class ReleaseOptions:
     ignore_missing: bool = False
     # Keep the entries already on the target tag; replace only the sources' platforms.
     upsert: bool = False
+    # Publish a stated platform even when the image's config says another (rarely right).
+    allow_platform_mismatch: bool = False
 
 
 @dataclass(frozen=True)
@@ -264,7 +266,9 @@ def _resolve(
                 notify(f"skipping missing source {ref}")
             return []
     if source.platform is not None:
-        entries = _with_stated_platform(entries, source.platform, source.text)
+        entries = _with_stated_platform(
+            entries, source.platform, source.text, options.allow_platform_mismatch
+        )
     if source.annotations:
         entries = [replace(e, annotations={**e.annotations, **source.annotations}) for e in entries]
     return entries
@@ -285,7 +289,7 @@ def _local_entry(target: Reference, image: LocalImage) -> ListEntry:
 
 
 def _with_stated_platform(
-    entries: Sequence[ListEntry], stated: Platform, label: str
+    entries: Sequence[ListEntry], stated: Platform, label: str, allow_mismatch: bool = False
 ) -> list[ListEntry]:
     """Keep the entry the user says is `stated`; refuse when the image says otherwise."""
     images = [e for e in entries if not e.is_attestation]
@@ -301,15 +305,17 @@ def _with_stated_platform(
         images = chosen[:1]
     entry = images[0]
     actual = entry.platform
-    if actual is not None and not config_agrees(actual, stated):
+    if actual is not None and not allow_mismatch and not config_agrees(actual, stated):
         raise PlatformMismatchError(
             f"{label} was given as {stated} but its image config says {actual}: "
-            "an image built on the wrong host? refusing to publish it"
+            "an image built on the wrong host? refusing to publish it "
+            "(--allow-platform-mismatch publishes it anyway)"
         )
+    same_arch = actual is not None and actual.architecture == stated.architecture
     merged = Platform(
         stated.os,
         stated.architecture,
-        stated.variant or (actual.variant if actual else None),
+        stated.variant or (actual.variant if actual and same_arch else None),
         stated.os_version or (actual.os_version if actual else None),
         stated.os_features or (actual.os_features if actual else ()),
     )
