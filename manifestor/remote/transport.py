@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import os
 import re
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ from manifestor.model.reference import is_loopback_host
 log = logging.getLogger("manifestor.http")
 
 DEFAULT_CERTS_DIR = Path("/etc/docker/certs.d")
+CONTAINERS_CERTS_DIR = Path("/etc/containers/certs.d")
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 MAX_REDIRECTS = 5
 # Error, token and ping bodies are small; anything bigger is read only this far.
@@ -200,6 +202,14 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+def default_certs_dirs(environ: Mapping[str, str] | None = None) -> tuple[Path, ...]:
+    """Where per-registry TLS files are looked for: docker's certs.d, then the containers
+    tools' (podman, buildah, skopeo) system-wide and per-user ones."""
+    env = os.environ if environ is None else environ
+    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    return (DEFAULT_CERTS_DIR, CONTAINERS_CERTS_DIR, home / ".config" / "containers" / "certs.d")
+
+
 class Transport:
     """Sends requests to registries and token servers; see the module docstring."""
 
@@ -211,9 +221,20 @@ class Transport:
         retry: RetryPolicy | None = None,
         timeout: tuple[float, float] = (10.0, 120.0),
         sleep: Callable[[float], None] = time.sleep,
+        certs_dirs: Sequence[str | Path] | None = None,
     ) -> None:
+        """`certs_dir` (--certs-dir) is the only certs.d directory when given; otherwise
+        `certs_dirs`, by default `default_certs_dirs()`. For a host, the first directory
+        that has a `<host:port>` folder supplies its files, as in the containers tools."""
         self.insecure = insecure
-        self.certs_dir = Path(certs_dir) if certs_dir is not None else DEFAULT_CERTS_DIR
+        if certs_dir is not None:
+            self.certs_dirs: tuple[Path, ...] = (Path(certs_dir),)
+        elif certs_dirs is not None:
+            self.certs_dirs = tuple(Path(d) for d in certs_dirs)
+        else:
+            self.certs_dirs = default_certs_dirs()
+        # Messages point here for a host with no folder anywhere yet.
+        self.certs_dir = self.certs_dirs[0] if self.certs_dirs else DEFAULT_CERTS_DIR
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
         self._sleep = sleep
@@ -307,9 +328,16 @@ class Transport:
             self._session.mount(f"https://{netloc}/", adapter)
             self._mounted.add(netloc)
 
+    def _host_certs_dir(self, netloc: str) -> Path:
+        """The folder with `netloc`'s TLS files: the first certs.d that has one."""
+        for directory in self.certs_dirs:
+            if (directory / netloc).is_dir():
+                return directory / netloc
+        return self.certs_dir / netloc
+
     def _ssl_context(self, netloc: str) -> ssl.SSLContext:
         context = ssl.create_default_context()
-        host_dir = self.certs_dir / netloc
+        host_dir = self._host_certs_dir(netloc)
         if host_dir.is_dir():
             for ca in sorted(host_dir.glob("*.crt")):
                 try:
@@ -388,7 +416,8 @@ class Transport:
         except _RetryableStatus as exc:
             return exc.response
         except requests.exceptions.RequestException as exc:
-            raise _transport_error(exc, url, self.certs_dir) from exc
+            certs_dir = self._host_certs_dir(urlsplit(url).netloc.lower()).parent
+            raise _transport_error(exc, url, certs_dir) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _wait(self, state: RetryCallState) -> float:
