@@ -38,6 +38,12 @@ class Podman:
             timeout=timeout,
         )
 
+    def allow_plain_http(self, host: str) -> None:
+        """List `host` as insecure in this store's registries.conf: `podman manifest
+        inspect` has no --tls-verify in podman 4.3."""
+        with open(self.env["CONTAINERS_REGISTRIES_CONF"], "a") as conf:
+            conf.write(f'[[registry]]\nlocation = "{host}"\ninsecure = true\n\n')
+
     def ok(self, *args: str, stdin: str | None = None) -> str:
         done = self.run(*args, stdin=stdin)
         if done.returncode != 0:
@@ -59,8 +65,15 @@ def podman_store(extra_env: Mapping[str, str] | None = None) -> Iterator[Podman]
     store lives in a short /tmp directory rather than under pytest's tmp_path."""
     require_podman()
     root = Path(tempfile.mkdtemp(prefix="mfpod-", dir="/tmp"))
-    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.lower().endswith("_proxy") and k not in ("DOCKER_CONFIG", "REGISTRY_AUTH_FILE")
+    }
     env.setdefault("XDG_RUNTIME_DIR", str(root / "xdg"))
+    # Its own registries.conf, so the machine's search registries and mirrors play no part.
+    env["CONTAINERS_REGISTRIES_CONF"] = str(root / "registries.conf")
+    (root / "registries.conf").write_text("unqualified-search-registries = []\n\n")
     env.update(extra_env or {})
     Path(env["XDG_RUNTIME_DIR"]).mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
