@@ -203,6 +203,9 @@ def _apply_platform(current: Platform | None, change: Annotation) -> Platform:
     result = Platform(os_name, arch, variant, os_version, tuple(features))
     if change.variant and not arch:
         raise UsageError("--variant needs an architecture: give --arch as well")
+    if change.variant and variant is None:
+        # normalize_arch drops a variant the architecture cannot have (386): say so.
+        validate_platform(replace(result, variant=change.variant.lower()))
     if change.os or change.arch or change.variant:
         validate_platform(result)
     return result
