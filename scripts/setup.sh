@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what manifestor's demo and tests need on a fresh Debian machine (run as root):
-# docker-registry and skopeo from Debian, and a virtualenv in .venv with manifestor in it.
+# docker-registry, skopeo and podman from Debian (podman: the interop tests pull with it),
+# and a virtualenv in .venv with manifestor in it.
 # Sourced by scripts/demo.sh and scripts/test.sh; safe to run again (it skips what is there).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -8,6 +9,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 missing=()
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+command -v podman >/dev/null 2>&1 || missing+=(podman)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]} (apt-get)" >&2
   export DEBIAN_FRONTEND=noninteractive

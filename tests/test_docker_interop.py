@@ -273,13 +273,8 @@ IDENTITY_CASES = {
     "os-version-and-features": (["w-a-windows", "w-d-riscv64"], [], DOCKER_LIST),
     "oci-children": (["w-b-ppc64le-oci", "w-c-s390x-oci"], [], OCI_INDEX),
     "oci-first-then-docker": (["w-b-ppc64le-oci", "w-d-riscv64"], [], OCI_INDEX),
-    # docker lets the first entry decide; manifestor's auto picks an OCI index as soon as
-    # one child is OCI (a documented difference), so ask for docker's choice explicitly.
-    "docker-first-then-oci": (
-        ["w-a-windows", "w-b-ppc64le-oci", "w-d-riscv64"],
-        ["--format", "docker"],
-        DOCKER_LIST,
-    ),
+    # docker lets the first entry decide and writes a Docker list of OCI children when a
+    # Docker child comes first; manifestor refuses that list (see the test below).
 }
 
 
@@ -432,3 +427,35 @@ def test_token_registry_both_tools_push_the_same_bytes(
     # Both really authenticated as alice from config.json (Basic to the token server).
     assert token_server.requests
     assert {(r.user, r.status) for r in token_server.requests} == {("alice", 200)}
+
+
+def test_the_docker_list_of_oci_children_docker_writes_is_refused_and_flagged(plain, tmp_path):
+    """docker's first-entry rule makes a list Quay refuses: manifestor will not write it
+    with --format docker, and `verify` flags the one docker pushed."""
+    sources = [plain(t) for t in _source_tags(["w-a-windows", "w-b-ppc64le-oci"])]
+    docker_dir, our_dir = tmp_path / "docker", tmp_path / "manifestor"
+    docker_dir.mkdir()
+    our_dir.mkdir()
+    docker(docker_dir, "create", "--insecure", plain("mixed-by-docker"), *sources)
+    docker(docker_dir, "push", plain("mixed-by-docker"))
+    assert served(plain.client, "mixed-by-docker").media_type == DOCKER_LIST
+    manifestor(our_dir, "create", plain("mixed-forced"), *sources)
+
+    refused = _completed(
+        [sys.executable, "-m", "manifestor", "push", "--format", "docker", plain("mixed-forced")],
+        our_dir,
+    )
+    flagged = _completed(
+        [sys.executable, "-m", "manifestor", "verify", plain("mixed-by-docker")], our_dir
+    )
+
+    assert refused.returncode == 2, refused.stderr
+    assert "can hold only Docker image manifests" in refused.stderr
+    assert flagged.returncode == 1, flagged.stdout
+    assert "FAIL a Docker manifest list may hold only Docker manifests" in flagged.stdout
+
+
+def _completed(argv: Sequence[str], config_dir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        list(argv), env=_environment(config_dir), capture_output=True, text=True, timeout=120
+    )

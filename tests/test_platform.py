@@ -14,6 +14,7 @@ from manifestor.model.platform import (
     is_attestation_platform,
     normalize_arch,
     normalize_os,
+    parse_known_platform,
     parse_platform,
     platforms_match,
     validate_platform,
@@ -365,7 +366,8 @@ def test_platform_is_frozen_and_hashable():
 def test_known_pairs_are_valid(pair: str):
     os, arch = pair.split("/")
     validate_platform(Platform(os, arch))
-    validate_platform(Platform(os, arch, variant="anything"))
+    with pytest.raises(InvalidPlatformError, match="variant"):
+        validate_platform(Platform(os, arch, variant="anything"))
 
 
 def test_table_holds_all_of_dockers_28_pairs():
@@ -421,3 +423,89 @@ def test_attestation_platform_is_not_valid_but_is_recognised():
     assert 'os "unknown" is not known' in unsupported(attestation)
     assert not is_attestation_platform(Platform("linux", "unknown"))
     assert not is_attestation_platform(Platform("linux", "amd64"))
+
+
+# --- variants per architecture (OCI image-index spec, containerd's platforms package) ----
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "linux/amd64/v1",
+        "linux/amd64/v2",
+        "linux/amd64/v3",
+        "linux/amd64/v4",
+        "linux/arm/v5",
+        "linux/arm/v6",
+        "linux/arm/v7",
+        "linux/arm/v8",
+        "linux/arm64/v8",
+        "linux/arm64/v8.0",
+        "linux/arm64/v8.1",
+        "linux/arm64/8.2",
+        "linux/arm64/v8.9",
+        "linux/arm64/v9",
+        "linux/arm64/v9.5",
+        "windows/arm64/v8",
+        "linux/riscv64/rva22u64",
+        "linux/ppc64le/power9",
+        "linux/mips64le/softfloat",
+    ],
+)
+def test_variants_that_exist_are_accepted(text: str):
+    validate_platform(parse_platform(text))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "linux/amd64/v8",
+            'unsupported platform "linux/amd64/v8": variant "v8" is not known for architecture '
+            '"amd64"; accepted: v1, v2, v3, v4',
+        ),
+        (
+            "linux/arm/banana",
+            'unsupported platform "linux/arm/banana": variant "banana" is not known for '
+            'architecture "arm"; accepted: v5, v6, v7, v8',
+        ),
+        (
+            "linux/arm64/v99",
+            'unsupported platform "linux/arm64/v99": variant "v99" is not known for architecture '
+            '"arm64"; accepted: v8, v8.0-v8.9, v9, v9.0-v9.5',
+        ),
+        ("linux/arm/v9", 'variant "v9" is not known for architecture "arm"'),
+        ("linux/arm/v4", 'variant "v4" is not known for architecture "arm"'),
+        ("linux/arm64/v7", 'variant "v7" is not known for architecture "arm64"'),
+        ("linux/arm64/v8.10", 'variant "v8.10" is not known'),
+        ("linux/arm64/v9.6", 'variant "v9.6" is not known'),
+        ("linux/amd64/v5", 'variant "v5" is not known'),
+        (
+            "linux/s390x/v1",
+            'unsupported platform "linux/s390x/v1": architecture "s390x" has no variants; '
+            'drop "v1"',
+        ),
+        ("linux/ppc64le/p9", "accepted: power10, power8, power9"),
+    ],
+)
+def test_variants_that_cannot_exist_are_refused(text: str, expected: str):
+    assert expected in unsupported(parse_platform(text))
+
+
+def test_a_stored_variant_in_another_spelling_gets_a_hint():
+    message = unsupported(Platform("linux", "arm64", "8"))
+    assert message.endswith('(did you mean "v8"?)')
+
+
+def test_parse_known_platform_parses_and_validates():
+    assert parse_known_platform("linux/aarch64/8.1") == Platform("linux", "arm64", "v8.1")
+    with pytest.raises(InvalidPlatformError, match='variant "banana"'):
+        parse_known_platform("linux/arm64/banana")
+    with pytest.raises(InvalidPlatformError, match='architecture "banana"'):
+        parse_known_platform("linux/banana")
+
+
+def test_arm64_v8_0_matches_v8_and_plain_arm64():
+    assert platforms_match(Platform("linux", "arm64", "v8.0"), Platform("linux", "arm64"))
+    assert platforms_match(Platform("linux", "arm64", "v9.0"), Platform("linux", "arm64", "v9"))
+    assert not platforms_match(Platform("linux", "arm64", "v8.1"), Platform("linux", "arm64"))

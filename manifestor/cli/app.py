@@ -61,7 +61,9 @@ def main_options(
     certs_dir: Annotated[
         Path | None,
         typer.Option(
-            "--certs-dir", help="Root of per-registry TLS files (default: /etc/docker/certs.d)."
+            "--certs-dir",
+            help="Root of per-registry TLS files (default: /etc/docker/certs.d, then "
+            "/etc/containers/certs.d and ~/.config/containers/certs.d).",
         ),
     ] = None,
     debug: Annotated[

@@ -102,6 +102,14 @@ def push(
             "platform a source provides (safe against concurrent per-arch jobs).",
         ),
     ] = False,
+    allow_platform_mismatch: Annotated[
+        bool,
+        typer.Option(
+            "--allow-platform-mismatch",
+            help="Publish an entry whose platform contradicts its image's config "
+            "(refused by default).",
+        ),
+    ] = False,
 ) -> None:
     """Push a local list, or assemble and push in one step from sources, a template or a spec.
 
@@ -152,10 +160,13 @@ def push(
                     notify=say,
                     warn=note,
                     progress=bars,
+                    allow_platform_mismatch=allow_platform_mismatch,
                 )
                 results = [result]
         else:
-            options = ReleaseOptions(fmt, selection, ignore_missing, upsert)
+            options = ReleaseOptions(
+                fmt, selection, ignore_missing, upsert, allow_platform_mismatch
+            )
             if dry_run:
                 for release in releases:
                     _show_plan(plan_release(client, release, options, notify=note))

@@ -1,6 +1,8 @@
 """Where registry credentials come from: explicit flags, DOCKER_AUTH_CONFIG, the docker
-config.json (`auths`, `credsStore`, `credHelpers`) and `docker-credential-*` helpers.
-Resolution follows the docker CLI; nothing here speaks HTTP."""
+config.json (`auths`, `credsStore`, `credHelpers`) and `docker-credential-*` helpers, then
+the files podman, buildah and skopeo keep (`REGISTRY_AUTH_FILE`, `containers/auth.json`).
+Resolution follows the docker CLI, then skopeo; the keychain remembers which file each
+credential came from. Nothing here speaks HTTP."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import os
 import shutil
 import subprocess
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +26,9 @@ _HELPER_PREFIX = "docker-credential-"
 _TOKEN_USERNAME = "<token>"
 _HELPER_NOT_FOUND = "credentials not found in native keychain"
 _AUTH_CONFIG_VARIABLE = "DOCKER_AUTH_CONFIG"
+_CONTAINERS_AUTH_VARIABLE = "REGISTRY_AUTH_FILE"
+# The keys the containers tools file Docker Hub's credentials under.
+_CONTAINERS_HUB_KEYS = ("docker.io", "index.docker.io", "registry-1.docker.io")
 _MAX_QUOTED_CHARS = 200
 
 log = logging.getLogger(__name__)
@@ -64,6 +69,29 @@ def docker_config_dir(environ: Mapping[str, str] | None = None) -> Path:
     return (Path(home) if home else Path.home()) / ".docker"
 
 
+def containers_auth_files(environ: Mapping[str, str] | None = None) -> list[Path]:
+    """Where podman, buildah and skopeo keep credentials, in the order skopeo reads them:
+    `$REGISTRY_AUTH_FILE`, `$XDG_RUNTIME_DIR/containers/auth.json` (without that variable,
+    `/run/containers/<uid>/auth.json`, where `podman login` writes as root) and
+    `${XDG_CONFIG_HOME:-~/.config}/containers/auth.json`."""
+    env = os.environ if environ is None else environ
+    files = []
+    if env.get(_CONTAINERS_AUTH_VARIABLE):
+        files.append(Path(env[_CONTAINERS_AUTH_VARIABLE]))
+    runtime = env.get("XDG_RUNTIME_DIR")
+    files.append(
+        Path(runtime) / "containers" / "auth.json"
+        if runtime
+        else Path("/run/containers") / str(os.getuid()) / "auth.json"
+    )
+    config_home = env.get("XDG_CONFIG_HOME")
+    if not config_home:
+        home = env.get("HOME")
+        config_home = str((Path(home) if home else Path.home()) / ".config")
+    files.append(Path(config_home) / "containers" / "auth.json")
+    return files
+
+
 @dataclass(frozen=True)
 class _DockerConfig:
     """The credential-related parts of one config.json."""
@@ -92,8 +120,10 @@ class Keychain:
         environ: Mapping[str, str] | None = None,
         helper_timeout: float = 30.0,
         explicit_for: str | None = None,
+        containers_files: Sequence[str | os.PathLike[str]] | None = None,
     ) -> None:
-        """`username`/`password` win for every registry, or only for `explicit_for`."""
+        """`username`/`password` win for every registry, or only for `explicit_for`.
+        `containers_files` replaces the containers tools' auth files (for tests)."""
         self._environ: Mapping[str, str] = os.environ if environ is None else environ
         self._explicit_key = credential_key(explicit_for) if explicit_for else None
         directory = docker_config_dir(self._environ) if config_dir is None else Path(config_dir)
@@ -103,19 +133,38 @@ class Keychain:
         # One lock for everything: resolving twice in parallel would run a helper twice,
         # and an invocation talks to very few registries.
         self._lock = threading.Lock()
-        self._cache: dict[str, Credential | None | CredentialsError] = {}
+        self._cache: dict[str, _Found | CredentialsError] = {}
         self._config: _DockerConfig | None = None
         self._env_auths: Mapping[str, Credential] | None = None
+        self._containers_files = (
+            [Path(p) for p in containers_files]
+            if containers_files is not None
+            else containers_auth_files(self._environ)
+        )
+        self._containers_configs: dict[Path, _DockerConfig] = {}
 
     @property
     def config_file(self) -> Path:
         return self._config_file
 
+    @property
+    def containers_files(self) -> list[Path]:
+        """The containers tools' auth files read after the docker config, in order."""
+        return list(self._containers_files)
+
     def resolve(self, registry: str) -> Credential | None:
         """Credentials for `registry` (a reference's domain), or None for anonymous."""
+        return self._found(registry).credential
+
+    def origin(self, registry: str) -> str | None:
+        """Where `registry`'s credentials come from (a file, a helper, a variable, the
+        command line), or None when there are none: what `doctor` reports."""
+        return self._found(registry).origin
+
+    def _found(self, registry: str) -> _Found:
         key = credential_key(registry)
         if self._explicit is not None and self._explicit_key in (None, key):
-            return self._explicit
+            return _Found(self._explicit, _EXPLICIT_ORIGIN)
         with self._lock:
             if key not in self._cache:
                 try:
@@ -128,17 +177,42 @@ class Keychain:
             raise cached
         return cached
 
-    def _resolve_uncached(self, key: str) -> Credential | None:
+    def _resolve_uncached(self, key: str) -> _Found:
         from_env = _lookup(self._load_env_auths(), key)
         if from_env is not None:
             log.debug("credentials for %s from %s", key, _AUTH_CONFIG_VARIABLE)
-            return from_env
-        config = self._load_config()
-        entry = _lookup(config.auths, key) or Credential()
+            return _Found(from_env, _AUTH_CONFIG_VARIABLE)
+        found = self._from_config(self._load_config(), key, key, self._config_file)
+        if found.credential is not None:
+            return found
+        # What podman, buildah and skopeo logged in to, as skopeo finds it.
+        hub = key == DOCKER_HUB_KEY
+        for path in self._containers_files:
+            config = self._load_containers_config(path)
+            entry = _lookup_host(config.auths, _CONTAINERS_HUB_KEYS if hub else (key,))
+            helper_key = next((k for k in _CONTAINERS_HUB_KEYS if k in config.cred_helpers), key)
+            found = self._from_config(config, helper_key if hub else key, None, path, entry)
+            if found.credential is not None:
+                return found
+        return _Found(None, None)
+
+    def _from_config(
+        self,
+        config: _DockerConfig,
+        key: str,
+        lookup_key: str | None,
+        path: Path,
+        entry: Credential | None = None,
+    ) -> _Found:
+        """The credential one config file gives `key`: its `auths` entry, or its helper's
+        answer with the file's extras."""
+        if entry is None:
+            entry = _lookup(config.auths, lookup_key) if lookup_key is not None else None
+        entry = entry or Credential()
         helper = config.helper_for(key)
         if not helper:
-            log.debug("credentials for %s from %s", key, self._config_file)
-            return None if entry.is_empty else entry
+            log.debug("credentials for %s from %s", key, path)
+            return _Found(None, None) if entry.is_empty else _Found(entry, str(path))
         from_helper = _run_helper(helper, key, self._environ, self._helper_timeout)
         log.debug("credentials for %s from %s%s", key, _HELPER_PREFIX, helper)
         # Like docker's native store: the helper owns the secrets, the file adds extras.
@@ -148,7 +222,14 @@ class Keychain:
             identity_token=from_helper.identity_token if from_helper else None,
             registry_token=entry.registry_token,
         )
-        return None if merged.is_empty else merged
+        if merged.is_empty:
+            return _Found(None, None)
+        return _Found(merged, f"{_HELPER_PREFIX}{helper} (configured in {path})")
+
+    def _load_containers_config(self, path: Path) -> _DockerConfig:
+        if path not in self._containers_configs:
+            self._containers_configs[path] = _read_config_file(path)
+        return self._containers_configs[path]
 
     def _load_config(self) -> _DockerConfig:
         if self._config is None:
@@ -159,6 +240,17 @@ class Keychain:
         if self._env_auths is None:
             self._env_auths = _parse_env_auths(self._environ.get(_AUTH_CONFIG_VARIABLE, ""))
         return self._env_auths
+
+
+_EXPLICIT_ORIGIN = "the command line or MANIFESTOR_USERNAME/MANIFESTOR_PASSWORD"
+
+
+@dataclass(frozen=True)
+class _Found:
+    """A resolved credential (None: anonymous) and where it came from."""
+
+    credential: Credential | None
+    origin: str | None
 
 
 def _explicit_credential(username: str | None, password: str | None) -> Credential | None:
@@ -181,6 +273,20 @@ def _lookup(auths: Mapping[str, Credential], key: str) -> Credential | None:
         return auths[key]
     for stored_key, entry in auths.items():
         if _hostname_of_key(stored_key) == key:
+            return entry
+    return None
+
+
+def _lookup_host(auths: Mapping[str, Credential], hosts: Sequence[str]) -> Credential | None:
+    """A containers auth.json entry for one of `hosts`. Keys are `host[:port]`, perhaps
+    with a scheme; a key with a path (`quay.io/org`) is for those repositories only and is
+    not used for the whole registry."""
+    for host in hosts:
+        if host in auths:
+            return auths[host]
+    for stored_key, entry in auths.items():
+        bare = stored_key.split("://", 1)[-1].rstrip("/").removesuffix("/v1").removesuffix("/v2")
+        if bare in hosts:
             return entry
     return None
 

@@ -8,11 +8,11 @@ entries give the same digest."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from manifestor.errors import ManifestFormatError, UsageError
+from manifestor.errors import InvalidPlatformError, ManifestFormatError, UsageError
 from manifestor.model.gojson import go_json
 from manifestor.model.oci import (
     DOCKER_LIST,
@@ -22,7 +22,12 @@ from manifestor.model.oci import (
     Manifest,
     parse_manifest,
 )
-from manifestor.model.platform import Platform, is_attestation_platform, platforms_match
+from manifestor.model.platform import (
+    Platform,
+    is_attestation_platform,
+    platforms_match,
+    validate_platform,
+)
 from manifestor.model.reference import Reference
 
 if TYPE_CHECKING:
@@ -85,10 +90,18 @@ def describes(attestation: Descriptor, images: set[str]) -> bool:
 
 @dataclass(frozen=True)
 class SourceFilter:
-    """Which children of a source list to take."""
+    """Which children of a source list to take. Every platform must be one that can
+    exist: a filter for `linux/banana` is a mistake, not a filter that selects nothing."""
 
     platforms: tuple[Platform, ...] = ()
     keep_attestations: bool = False
+
+    def __post_init__(self) -> None:
+        for platform in self.platforms:
+            try:
+                validate_platform(platform)
+            except InvalidPlatformError as exc:
+                raise InvalidPlatformError(f"--platform: {exc}") from None
 
     def wants(self, platform: Platform | None, is_attestation: bool) -> bool:
         if is_attestation:
@@ -96,6 +109,35 @@ class SourceFilter:
         if not self.platforms:
             return True
         return platform is not None and any(platforms_match(platform, p) for p in self.platforms)
+
+    def check_image(self, platform: Platform, label: str) -> None:
+        """A filter given with a single-image source does not pass over it in silence:
+        the image is kept when the filter selects its platform, refused otherwise."""
+        if self.platforms and not self.wants(platform, False):
+            raise UsageError(
+                f"{label} is a single image for {platform}, which --platform "
+                f"{_platform_list(self.platforms)} does not select; drop the source or the filter"
+            )
+
+    def check_selected(self, found: Sequence[Platform | None]) -> None:
+        """Every filter platform must select an image from some source."""
+        unused = [
+            wanted
+            for wanted in self.platforms
+            if not any(p is not None and platforms_match(p, wanted) for p in found)
+        ]
+        if unused:
+            raise UsageError(
+                f"--platform {_platform_list(unused)} selects no image from any source"
+            )
+
+
+def _platform_list(platforms: Iterable[Platform]) -> str:
+    names: list[str] = []
+    for platform in platforms:
+        if str(platform) not in names:
+            names.append(str(platform))
+    return ",".join(names)
 
 
 def platform_from_config(config: bytes, what: str) -> Platform:
@@ -122,9 +164,22 @@ def choose_media_type(
     if list_format == "docker":
         if has_annotations:
             raise UsageError("a Docker manifest list cannot carry annotations; use --format oci")
+        foreign = sorted({d.media_type for d in descriptors if d.media_type != DOCKER_MANIFEST})
+        if foreign:
+            raise UsageError(
+                "a Docker manifest list can hold only Docker image manifests, and "
+                f"{'these children are' if len(foreign) > 1 else 'a child is'} "
+                f"{', '.join(foreign)}: registries such as Quay refuse that list and pullers "
+                "may; docker itself writes an OCI index for them: use --format oci or auto"
+            )
         return DOCKER_LIST
-    all_docker = all(d.media_type == DOCKER_MANIFEST for d in descriptors)
-    return DOCKER_LIST if all_docker and not has_annotations else OCI_INDEX
+    return DOCKER_LIST if docker_list_can_hold(descriptors) and not has_annotations else OCI_INDEX
+
+
+def docker_list_can_hold(descriptors: Sequence[Descriptor]) -> bool:
+    """A Docker manifest list's children are Docker image manifests (schema2), nothing
+    else: Quay's schema refuses an OCI manifest in one."""
+    return all(d.media_type == DOCKER_MANIFEST for d in descriptors)
 
 
 def list_document(
@@ -155,7 +210,8 @@ def build_list(
 
 
 def check_entries(entries: Sequence[ListEntry]) -> None:
-    """What a registry would accept but a puller would trip on: no platform, duplicates."""
+    """What a registry would accept but a puller would trip on: no platform, a platform
+    that cannot exist (`linux/amd64/v8`: podman pulls nothing for it), duplicates."""
     if not entries:
         raise UsageError("the list has no entries")
     for entry in entries:
@@ -164,6 +220,11 @@ def check_entries(entries: Sequence[ListEntry]) -> None:
                 f"manifest {entry.label} must have an OS and Architecture to be pushed; "
                 "set them with `manifestor annotate`"
             )
+        if not entry.is_attestation:
+            try:
+                validate_platform(entry.platform)
+            except InvalidPlatformError as exc:
+                raise InvalidPlatformError(f"{entry.label}: {exc}") from None
     images = [(e.platform, e) for e in entries if e.platform and not e.is_attestation]
     for platform, first, second in same_platform_pairs(images):
         raise UsageError(

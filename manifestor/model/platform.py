@@ -66,8 +66,38 @@ _ARCH_ALIASES: Mapping[str, tuple[str, str | None]] = MappingProxyType(
         "mips64el": ("mips64le", None),
     }
 )
-# Variants of these are CPU levels, written "v7"; a bare "7" is accepted and prefixed.
+# Variants of these are CPU levels, written "v7"; a bare "7" (or "8.2") is accepted and
+# prefixed.
 _VERSIONED_VARIANT_ARCHES = frozenset({"amd64", "arm", "arm64"})
+_BARE_LEVEL = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
+def _levels(major: int, minors: range) -> list[str]:
+    return [f"v{major}"] + [f"v{major}.{minor}" for minor in minors]
+
+
+# The variants each architecture can have; one not listed here has none. CPU levels as the
+# OCI image-index spec and containerd's platforms package know them (arm v5-v8; arm64 v8
+# and v9 with Go's GOARM64 minor levels v8.0-v8.9 and v9.0-v9.5; amd64 v1-v4, the x86-64
+# micro-architecture levels), plus the other levels Go builds for (GORISCV64, GOPPC64,
+# GOMIPS/GOMIPS64).
+KNOWN_VARIANTS: Mapping[str, frozenset[str]] = MappingProxyType(
+    {
+        arch: frozenset(variants)
+        for arch, variants in {
+            "amd64": ["v1", "v2", "v3", "v4"],
+            "arm": ["v5", "v6", "v7", "v8"],
+            "arm64": _levels(8, range(10)) + _levels(9, range(6)),
+            "riscv64": ["rva20u64", "rva22u64", "rva23u64"],
+            "ppc64": ["power8", "power9", "power10"],
+            "ppc64le": ["power8", "power9", "power10"],
+            "mips": ["hardfloat", "softfloat"],
+            "mipsle": ["hardfloat", "softfloat"],
+            "mips64": ["hardfloat", "softfloat"],
+            "mips64le": ["hardfloat", "softfloat"],
+        }.items()
+    }
+)
 # The variant an unqualified arch means, so arm64 matches arm64/v8 and arm matches arm/v7.
 _DEFAULT_VARIANTS: Mapping[str, str] = MappingProxyType({"amd64": "v1", "arm": "v7", "arm64": "v8"})
 
@@ -171,8 +201,8 @@ def normalize_arch(architecture: str, variant: str | None = None) -> tuple[str, 
     """Map an architecture alias to its Go name and spell the variant canonically.
 
     `x86_64` → amd64, `aarch64` → arm64, `armhf` → (arm, v7), `i686` → 386. The variant
-    is otherwise kept as given, lowercased, with a bare CPU level prefixed (`7` → v7)
-    for amd64, arm and arm64. Defaults are not filled in or dropped: `arm` stays arm.
+    is otherwise kept as given, lowercased, with a bare CPU level prefixed (`7` → v7,
+    `8.2` → v8.2) for amd64, arm and arm64. Defaults are not filled in or dropped: `arm` stays arm.
     """
     arch = architecture.strip().lower()
     level = (variant or "").strip().lower() or None
@@ -183,7 +213,7 @@ def normalize_arch(architecture: str, variant: str | None = None) -> tuple[str, 
     if arch == "386":
         # 386 has no CPU levels; containerd drops whatever came with i386.
         return arch, None
-    if level is not None and level.isdigit() and arch in _VERSIONED_VARIANT_ARCHES:
+    if level is not None and _BARE_LEVEL.fullmatch(level) and arch in _VERSIONED_VARIANT_ARCHES:
         level = f"v{level}"
     return arch, level
 
@@ -195,7 +225,61 @@ def platforms_match(a: Platform, b: Platform) -> bool:
 
 
 def validate_platform(platform: Platform) -> None:
-    """Raise InvalidPlatformError unless the os/arch pair is in KNOWN_PLATFORMS."""
+    """Raise InvalidPlatformError unless the os/arch pair is in KNOWN_PLATFORMS and the
+    variant, if any, is one KNOWN_VARIANTS has for the architecture (`amd64/v8` and
+    `arm/banana` cannot exist: a puller matches no machine to them)."""
+    _validate_pair(platform)
+    _validate_variant(platform)
+
+
+def parse_known_platform(text: str) -> Platform:
+    """`parse_platform`, then `validate_platform`: a platform a user asks for by name."""
+    platform = parse_platform(text)
+    validate_platform(platform)
+    return platform
+
+
+def _validate_variant(platform: Platform) -> None:
+    variant = platform.variant
+    if not variant:
+        return
+    architecture = platform.architecture
+    known = KNOWN_VARIANTS.get(architecture, frozenset())
+    if variant in known:
+        return
+    shown = quote(str(platform))
+    if not known:
+        raise InvalidPlatformError(
+            f"unsupported platform {shown}: architecture {quote(architecture)} has no "
+            f"variants; drop {quote(variant)}"
+        )
+    canonical = normalize_arch(architecture, variant)[1]
+    hint = _hint(variant, canonical if canonical in known else None)
+    raise InvalidPlatformError(
+        f"unsupported platform {shown}: variant {quote(variant)} is not known for "
+        f"architecture {quote(architecture)}; accepted: {_accepted_variants(known)}"
+        f"{hint}"
+    )
+
+
+def _accepted_variants(variants: frozenset[str]) -> str:
+    """`v8, v8.0-v8.9, v9, v9.0-v9.5` for arm64: levels in CPU order, minor runs folded."""
+    levels = sorted(
+        (tuple(int(p) for p in v[1:].split(".")), v)
+        for v in variants
+        if _BARE_LEVEL.fullmatch(v.removeprefix("v"))
+    )
+    words: list[str] = []
+    for major in sorted({numbers[0] for numbers, _ in levels}):
+        minors = [v for numbers, v in levels if numbers[0] == major and len(numbers) == 2]
+        words.append(f"v{major}")
+        if minors:
+            words.append(f"{minors[0]}-{minors[-1]}" if len(minors) > 1 else minors[0])
+    others = sorted(v for v in variants if not _BARE_LEVEL.fullmatch(v.removeprefix("v")))
+    return ", ".join(words + others)
+
+
+def _validate_pair(platform: Platform) -> None:
     os, architecture = platform.os, platform.architecture
     shown = quote(f"{os}/{architecture}")
     arches = KNOWN_PLATFORMS.get(os)
@@ -233,6 +317,8 @@ def is_attestation_platform(platform: Platform) -> bool:
 
 def _match_key(platform: Platform) -> tuple[str, str, str | None]:
     architecture, variant = normalize_arch(platform.architecture, platform.variant)
+    if variant is not None and architecture == "arm64" and variant.endswith(".0"):
+        variant = variant.removesuffix(".0")  # arm64 v8.0 is v8, as containerd normalises
     return (
         normalize_os(platform.os),
         architecture,

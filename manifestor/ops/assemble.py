@@ -24,7 +24,9 @@ def resolve_sources(
 ) -> list[list[ListEntry]]:
     """Resolve each source to its entries (one, or several for a source list), in order."""
     selection = selection or SourceFilter()
-    return client.jobs.map(lambda ref: resolve_source(client, ref, selection), sources)
+    resolved = client.jobs.map(lambda ref: resolve_source(client, ref, selection), sources)
+    selection.check_selected([e.platform for group in resolved for e in group])
+    return resolved
 
 
 def resolve_source(
@@ -34,7 +36,9 @@ def resolve_source(
     manifest = client.get_manifest(ref)
     if not manifest.is_list:
         config = client.get_blob(ref, manifest.config.digest)
-        return [ListEntry(ref, manifest, platform_from_config(config, str(ref)), fetched=True)]
+        platform = platform_from_config(config, str(ref))
+        selection.check_image(platform, str(ref))
+        return [ListEntry(ref, manifest, platform, fetched=True)]
     wanted = [
         child
         for child in manifest.children
@@ -44,7 +48,11 @@ def resolve_source(
     images = {c.digest for c in wanted if not is_attestation_descriptor(c)}
     wanted = [c for c in wanted if not is_attestation_descriptor(c) or describes(c, images)]
     if not wanted:
-        raise UsageError(f"source list {ref} has no image for the requested platforms")
+        present = ", ".join(
+            str(c.platform) for c in manifest.children if not is_attestation_descriptor(c)
+        )
+        what = "--platform selects no image from" if selection.platforms else "no image in"
+        raise UsageError(f"{what} source list {ref} (it has {present or 'no images'})")
     children = client.jobs.map(lambda d: client.get_manifest(ref.at_digest(d.digest)), wanted)
     entries = []
     for descriptor, child in zip(wanted, children, strict=True):

@@ -12,6 +12,8 @@ from manifestor.errors import (
     EntryNotFoundError,
     ListExistsError,
     ManifestorError,
+    NotFoundError,
+    PlatformMismatchError,
     UsageError,
 )
 from manifestor.local.store import ManifestStore, StoredEntry, StoredList
@@ -21,10 +23,12 @@ from manifestor.model.entries import (
     SourceFilter,
     check_entries,
     list_document,
+    platform_from_config,
 )
 from manifestor.model.oci import parse_manifest
 from manifestor.model.platform import (
     Platform,
+    config_agrees,
     normalize_arch,
     normalize_os,
     validate_platform,
@@ -213,7 +217,12 @@ def _apply_platform(current: Platform | None, change: Annotation) -> Platform:
     if "os.features" in change.unset:
         features = []
     result = Platform(os_name, arch, variant, os_version, tuple(features))
-    if change.os or change.arch:
+    if change.variant and not arch:
+        raise UsageError("--variant needs an architecture: give --arch as well")
+    if change.variant and variant is None:
+        # normalize_arch drops a variant the architecture cannot have (386): say so.
+        validate_platform(replace(result, variant=change.variant.lower()))
+    if change.os or change.arch or change.variant:
         validate_platform(result)
     return result
 
@@ -236,12 +245,17 @@ def push_stored_list(
     notify: Notify | None = None,
     warn: Notify | None = None,
     progress: Progress | None = None,
+    allow_platform_mismatch: bool = False,
 ) -> PushResult:
     """Push a local list; with `purge`, remove it only after full success.
     `notify` hears of children brought in (docker prints those on stdout), `warn` of
-    diagnostics."""
+    diagnostics. An entry whose platform contradicts its image's config (annotated
+    windows/arm64 on a linux/386 image) stops the push before anything is written,
+    unless `allow_platform_mismatch`."""
     with store.locked(list_ref):  # an annotate meanwhile must not be purged unseen
         entries = stored_entries_to_push(store, list_ref)
+        if not allow_platform_mismatch:
+            check_platforms_against_configs(client, list_ref, entries)
         result = push_list(
             client,
             list_ref,
@@ -271,6 +285,34 @@ def plan_stored_push(
     tags = [release.target] + [release.target.with_tag(t) for t in release.tags]
     steps = plan_steps(client, release.target, entries, document, tags)
     return ReleasePlan(release, tuple(entries), document, tuple(steps))
+
+
+def check_platforms_against_configs(
+    client: RegistryClient, list_ref: Reference, entries: Sequence[ListEntry]
+) -> None:
+    """Raise PlatformMismatchError for the first entry whose os, architecture or variant
+    contradicts what its image's config says (one config GET per image, concurrently)."""
+    images = [e for e in entries if not e.is_attestation and e.platform is not None]
+    configs = client.jobs.map(lambda e: _config_platform(client, list_ref, e), images)
+    for entry, actual in zip(images, configs, strict=True):
+        assert entry.platform is not None
+        if not config_agrees(actual, entry.platform):
+            raise PlatformMismatchError(
+                f"{entry.label} is listed in {list_ref} as {entry.platform} but its image "
+                f"config says {actual}; correct the entry with `manifestor annotate`, or pass "
+                "--allow-platform-mismatch if that is intended"
+            )
+
+
+def _config_platform(client: RegistryClient, list_ref: Reference, entry: ListEntry) -> Platform:
+    digest = entry.manifest.config.digest
+    try:
+        config = client.get_blob(entry.source, digest)
+    except NotFoundError:
+        # The source may be gone while the image is already in the target repository.
+        config = client.get_blob(list_ref, digest)
+    return platform_from_config(config, entry.label)
+
 
 
 def stored_entries_to_push(store: ManifestStore, list_ref: Reference) -> list[ListEntry]:

@@ -19,7 +19,14 @@ from manifestor.errors import (
     TagMovedError,
 )
 from manifestor.model.body import BodySource
-from manifestor.model.entries import ListEntry, ListFormat, build_list, check_entries, list_document
+from manifestor.model.entries import (
+    ListEntry,
+    ListFormat,
+    build_list,
+    check_entries,
+    docker_list_can_hold,
+    list_document,
+)
 from manifestor.model.oci import DOCKER_LIST, OCI_INDEX, Descriptor, Manifest
 from manifestor.model.reference import Reference
 from manifestor.ops.events import Notify, Progress
@@ -173,6 +180,8 @@ def _lossless_alternative(
         return build_list(descriptors, OCI_INDEX, annotations)
     if annotations or any(d.annotations or d.artifact_type for d in descriptors):
         return None  # a Docker list cannot carry them
+    if not docker_list_can_hold(descriptors):
+        return None
     return build_list(descriptors, DOCKER_LIST, None)
 
 

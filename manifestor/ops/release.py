@@ -16,6 +16,7 @@ from manifestor.model.entries import (
     ListFormat,
     SourceFilter,
     check_entries,
+    describes,
     list_document,
     platform_from_config,
 )
@@ -37,6 +38,8 @@ class ReleaseOptions:
     ignore_missing: bool = False
     # Keep the entries already on the target tag; replace only the sources' platforms.
     upsert: bool = False
+    # Publish a stated platform even when the image's config says another (rarely right).
+    allow_platform_mismatch: bool = False
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,8 @@ def gather_entries(
     entries = [entry for group in groups for entry in group]
     if not entries:
         raise UsageError(f"no images to publish at {release.target}: every source was skipped")
+    if all(groups):  # a skipped missing source may be the one a filter value was for
+        options.selection.check_selected([e.platform for e in entries])
     return entries
 
 
@@ -295,10 +300,13 @@ def _resolve(
     notify: Notify | None,
 ) -> list[ListEntry]:
     if source.local_path is not None:
-        entries = [_local_entry(target, image) for image in open_local_images(source.local_path)]
-        entries = [e for e in entries if options.selection.wants(e.platform, e.is_attestation)]
+        found = [_local_entry(target, image) for image in open_local_images(source.local_path)]
+        entries = [e for e in found if options.selection.wants(e.platform, e.is_attestation)]
         if not any(not e.is_attestation for e in entries):
-            raise UsageError(f"{source.text} has no image for the requested platforms")
+            present = ", ".join(str(e.platform) for e in found if not e.is_attestation)
+            filtered = bool(options.selection.platforms)
+            what = "--platform selects no image from" if filtered else "no image in"
+            raise UsageError(f"{what} {source.text} (it has {present or 'no images'})")
     else:
         ref = source.reference()
         try:
@@ -314,7 +322,9 @@ def _resolve(
                 notify(f"skipping missing source {ref}")
             return []
     if source.platform is not None:
-        entries = _with_stated_platform(entries, source.platform, source.text)
+        entries = _with_stated_platform(
+            entries, source.platform, source.text, options.allow_platform_mismatch
+        )
     if source.annotations:
         entries = [replace(e, annotations={**e.annotations, **source.annotations}) for e in entries]
     return entries
@@ -335,7 +345,7 @@ def _local_entry(target: Reference, image: LocalImage) -> ListEntry:
 
 
 def _with_stated_platform(
-    entries: Sequence[ListEntry], stated: Platform, label: str
+    entries: Sequence[ListEntry], stated: Platform, label: str, allow_mismatch: bool = False
 ) -> list[ListEntry]:
     """Keep the entry the user says is `stated`; refuse when the image says otherwise."""
     images = [e for e in entries if not e.is_attestation]
@@ -351,16 +361,22 @@ def _with_stated_platform(
         images = chosen[:1]
     entry = images[0]
     actual = entry.platform
-    if actual is not None and not config_agrees(actual, stated):
+    if actual is not None and not allow_mismatch and not config_agrees(actual, stated):
         raise PlatformMismatchError(
             f"{label} was given as {stated} but its image config says {actual}: "
-            "an image built on the wrong host? refusing to publish it"
+            "an image built on the wrong host? refusing to publish it "
+            "(--allow-platform-mismatch publishes it anyway)"
         )
+    same_arch = actual is not None and actual.architecture == stated.architecture
     merged = Platform(
         stated.os,
         stated.architecture,
-        stated.variant or (actual.variant if actual else None),
+        stated.variant or (actual.variant if actual and same_arch else None),
         stated.os_version or (actual.os_version if actual else None),
         stated.os_features or (actual.os_features if actual else ()),
     )
-    return [replace(entry, platform=merged)]
+    # Attestations are here only when kept (--attestations keep); they go with the image
+    # chosen, not with the ones left out.
+    image = {entry.manifest.digest}
+    attestations = [e for e in entries if e.is_attestation and describes(e.descriptor, image)]
+    return [replace(entry, platform=merged), *attestations]

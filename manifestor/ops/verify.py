@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from manifestor.errors import ManifestorError, NotFoundError
+from manifestor.errors import InvalidPlatformError, ManifestorError, NotFoundError
 from manifestor.model.entries import (
     ATTESTATION_SUBJECT_KEY,
     describes,
@@ -15,11 +15,12 @@ from manifestor.model.entries import (
     platform_from_config,
     same_platform_pairs,
 )
-from manifestor.model.oci import Descriptor
+from manifestor.model.oci import DOCKER_LIST, DOCKER_MANIFEST, Descriptor
 from manifestor.model.platform import (
     Platform,
     config_agrees,
     platforms_match,
+    validate_platform,
 )
 from manifestor.model.reference import Reference
 from manifestor.remote.client import RegistryClient
@@ -79,12 +80,19 @@ def verify_list(
     allow_attestations: bool = False,
 ) -> VerifyReport:
     """Check the list at `ref`; the report says what is wrong, it does not raise for it."""
+    for platform in expected:
+        validate_platform(platform)
     top = client.get_manifest(ref)
     repo = Reference(ref.domain, ref.path)
     if not top.is_list:
-        config = client.get_blob(repo, top.config.digest)
-        actual = platform_from_config(config, str(ref))
-        child = ChildReport(top.digest, None, actual)
+        try:
+            actual: Platform | None = platform_from_config(
+                client.get_blob(repo, top.config.digest), str(ref)
+            )
+            child = ChildReport(top.digest, None, actual)
+        except ManifestorError as exc:
+            actual = None
+            child = ChildReport(top.digest, None, None, problems=(f"config: {exc}",))
         return VerifyReport(
             ref,
             top.digest,
@@ -95,6 +103,14 @@ def verify_list(
     children = tuple(client.jobs.map(lambda d: _check_child(client, repo, d), list(top.children)))
     children = _flag_stray_attestations(top.children, children)
     problems = list(_missing(expected, [c.claimed for c in children if not c.attestation]))
+    if top.media_type == DOCKER_LIST:
+        oci = [d.digest for d in top.children if d.media_type != DOCKER_MANIFEST]
+        if oci:
+            problems.append(
+                f"a Docker manifest list may hold only Docker manifests, but {len(oci)} "
+                f"child(ren) are {_types(top.children)}: Quay refuses such a list and "
+                "pullers may reject it; publish it as an OCI index (--format oci or auto)"
+            )
     if not any(not c.attestation for c in children):
         problems.append("the list has no images")
     attestations = [c for c in children if c.attestation]
@@ -167,9 +183,28 @@ def _check_child(client: RegistryClient, repo: Reference, descriptor: Descriptor
             attestation,
             (*problems, f"config of {descriptor.digest}: {exc}"),
         )
-    actual = platform_from_config(config, descriptor.digest)
     if claimed is None:
         problems.append("the descriptor has no platform")
-    elif not config_agrees(actual, claimed):
+    else:
+        problems.extend(_impossible(claimed))
+    try:
+        actual = platform_from_config(config, descriptor.digest)
+    except ManifestorError as exc:
+        problems.append(f"config of {descriptor.digest}: {exc}")
+        return ChildReport(descriptor.digest, claimed, None, attestation, tuple(problems))
+    if claimed is not None and not config_agrees(actual, claimed):
         problems.append(f"listed as {claimed} but its image config says {actual}")
     return ChildReport(descriptor.digest, claimed, actual, attestation, tuple(problems))
+
+
+def _impossible(claimed: Platform) -> list[str]:
+    """A platform no machine has (`linux/amd64/v8`): no puller selects that entry."""
+    try:
+        validate_platform(claimed)
+    except InvalidPlatformError as exc:
+        return [str(exc)]
+    return []
+
+
+def _types(children: Sequence[Descriptor]) -> str:
+    return ", ".join(sorted({d.media_type for d in children if d.media_type != DOCKER_MANIFEST}))

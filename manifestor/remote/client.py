@@ -63,6 +63,10 @@ SMALL_BODY = 1024 * 1024
 CLEANUP_SECONDS = 0.8
 # Blobs this large (or of unknown size) are streamed with PATCH; smaller ones go whole.
 STREAM_UPLOAD_BYTES = 4 * 1024 * 1024
+# One page of a tag list. Registries that do not paginate (distribution 2.8 ignores `n`)
+# send every tag at once: 64 MiB is about a million long tags. Past it: an error, never a
+# page cut short (which would read as broken JSON, or as fewer tags).
+MAX_TAG_PAGE_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -363,7 +367,15 @@ class RegistryClient:
         url: str | None = None
         path = self._repo_path(repo, "tags", "list")
         while True:
-            response = self._call(repo, "GET", path, [repository_scope(repo.path, "pull")], url=url)
+            response = self._call(
+                repo,
+                "GET",
+                path,
+                [repository_scope(repo.path, "pull")],
+                url=url,
+                read_limit=MAX_TAG_PAGE_BYTES,
+                truncate=False,
+            )
             if response.status != 200:
                 raise _registry_error(response, f"cannot list tags of {repo.name}", self._who(repo))
             try:

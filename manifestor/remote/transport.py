@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import os
 import re
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ from manifestor.model.reference import is_loopback_host
 log = logging.getLogger("manifestor.http")
 
 DEFAULT_CERTS_DIR = Path("/etc/docker/certs.d")
+CONTAINERS_CERTS_DIR = Path("/etc/containers/certs.d")
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 MAX_REDIRECTS = 5
 # Error, token and ping bodies are small; anything bigger is read only this far.
@@ -200,6 +202,14 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+def default_certs_dirs(environ: Mapping[str, str] | None = None) -> tuple[Path, ...]:
+    """Where per-registry TLS files are looked for: docker's certs.d, then the containers
+    tools' (podman, buildah, skopeo) system-wide and per-user ones."""
+    env = os.environ if environ is None else environ
+    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    return (DEFAULT_CERTS_DIR, CONTAINERS_CERTS_DIR, home / ".config" / "containers" / "certs.d")
+
+
 class Transport:
     """Sends requests to registries and token servers; see the module docstring."""
 
@@ -211,9 +221,20 @@ class Transport:
         retry: RetryPolicy | None = None,
         timeout: tuple[float, float] = (10.0, 120.0),
         sleep: Callable[[float], None] = time.sleep,
+        certs_dirs: Sequence[str | Path] | None = None,
     ) -> None:
+        """`certs_dir` (--certs-dir) is the only certs.d directory when given; otherwise
+        `certs_dirs`, by default `default_certs_dirs()`. For a host, the first directory
+        that has a `<host:port>` folder supplies its files, as in the containers tools."""
         self.insecure = insecure
-        self.certs_dir = Path(certs_dir) if certs_dir is not None else DEFAULT_CERTS_DIR
+        if certs_dir is not None:
+            self.certs_dirs: tuple[Path, ...] = (Path(certs_dir),)
+        elif certs_dirs is not None:
+            self.certs_dirs = tuple(Path(d) for d in certs_dirs)
+        else:
+            self.certs_dirs = default_certs_dirs()
+        # Messages point here for a host with no folder anywhere yet.
+        self.certs_dir = self.certs_dirs[0] if self.certs_dirs else DEFAULT_CERTS_DIR
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
         self._sleep = sleep
@@ -255,6 +276,8 @@ class Transport:
                 return self.request("GET", f"{base}/v2/")
             order = ("http", "https") if is_loopback_host(host) else ("https", "http")
             first_error: TransportError | None = None
+            # A plain-HTTP 400 that may come from a TLS port: kept in case HTTPS fails too.
+            plain_400: HttpResponse | None = None
             for scheme in order:
                 url = f"{scheme}://{host}/v2/"
                 try:
@@ -266,16 +289,28 @@ class Transport:
                     continue
                 if scheme == "http" and _looks_like_tls_port(response):
                     continue
-                if scheme == "http" and not (self.insecure or is_loopback_host(host)):
-                    raise InsecureRegistryError(
-                        f"registry {host} speaks plain HTTP, not HTTPS; pass --insecure to "
-                        "allow plain HTTP for it"
-                    )
-                self._bases[host] = f"{scheme}://{host}"
-                return response
+                if scheme == "http" and response.status == 400 and scheme == order[0]:
+                    # No registry answers GET /v2/ with 400, but TLS servers other than
+                    # Go's (nginx, Apache, HAProxy) answer plain HTTP that way, each in
+                    # its own words: try HTTPS before taking this host for plain HTTP.
+                    plain_400 = response
+                    continue
+                return self._settle(host, scheme, response)
+            if plain_400 is not None:
+                return self._settle(host, "http", plain_400)
             raise first_error or TransportError(
                 f"cannot talk to registry {host} over HTTP or HTTPS"
             )
+
+    def _settle(self, host: str, scheme: str, response: HttpResponse) -> HttpResponse:
+        """Use `scheme` for `host` from now on; plain HTTP only where it is allowed."""
+        if scheme == "http" and not (self.insecure or is_loopback_host(host)):
+            raise InsecureRegistryError(
+                f"registry {host} speaks plain HTTP, not HTTPS; pass --insecure to "
+                "allow plain HTTP for it"
+            )
+        self._bases[host] = f"{scheme}://{host}"
+        return response
 
     def _host_lock(self, host: str) -> threading.Lock:
         with self._lock:
@@ -293,9 +328,16 @@ class Transport:
             self._session.mount(f"https://{netloc}/", adapter)
             self._mounted.add(netloc)
 
+    def _host_certs_dir(self, netloc: str) -> Path:
+        """The folder with `netloc`'s TLS files: the first certs.d that has one."""
+        for directory in self.certs_dirs:
+            if (directory / netloc).is_dir():
+                return directory / netloc
+        return self.certs_dir / netloc
+
     def _ssl_context(self, netloc: str) -> ssl.SSLContext:
         context = ssl.create_default_context()
-        host_dir = self.certs_dir / netloc
+        host_dir = self._host_certs_dir(netloc)
         if host_dir.is_dir():
             for ca in sorted(host_dir.glob("*.crt")):
                 try:
@@ -374,7 +416,8 @@ class Transport:
         except _RetryableStatus as exc:
             return exc.response
         except requests.exceptions.RequestException as exc:
-            raise _transport_error(exc, url, self.certs_dir) from exc
+            certs_dir = self._host_certs_dir(urlsplit(url).netloc.lower()).parent
+            raise _transport_error(exc, url, certs_dir) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _wait(self, state: RetryCallState) -> float:
