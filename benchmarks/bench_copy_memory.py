@@ -5,7 +5,7 @@ Usage:  .venv/bin/python benchmarks/bench_copy_memory.py [--size-mib 256] [--bas
 Starts two docker-registry processes (the test rig's RegistryProcess, plain HTTP on
 loopback). Into the first it pushes an image whose single layer is a random, so
 incompressible, blob of --size-mib MiB: the blob is written to a temp file and uploaded
-from there with manifestor's own RegistryClient.upload_blob(BodySource.of_file(...)), so
+from there with manifestor's own RegistryClient.upload_blob(BodySource(...)) of the file, so
 this process never holds it in memory either. Then it runs, as a subprocess,
 
     manifestor push <second>/bench/app:1 <first>/bench/app:big=linux/amd64
@@ -41,9 +41,9 @@ from rig.images import OCI_CONFIG, OCI_MANIFEST, Blob, RigClient  # noqa: E402
 from rig.registry import REGISTRY_BIN, RegistryProcess  # noqa: E402
 
 from manifestor import __version__  # noqa: E402
-from manifestor.reference import parse_reference  # noqa: E402
-from manifestor.registry import RegistryClient  # noqa: E402
-from manifestor.transport import BodySource  # noqa: E402
+from manifestor.model.reference import parse_reference  # noqa: E402
+from manifestor.remote.client import RegistryClient  # noqa: E402
+from manifestor.remote.transport import BodySource  # noqa: E402
 
 MIB = 1024 * 1024
 LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar"
@@ -84,9 +84,8 @@ def push_big_image(registry: RegistryProcess, repo: str, tag: str, size: int, wo
     layer_path = work / f"{tag}.layer"
     digest = random_file(layer_path, size)
     with RegistryClient() as client:  # streams the file: constant memory here too
-        client.upload_blob(
-            parse_reference(f"{registry.host}/{repo}:{tag}"), digest, BodySource.of_file(layer_path)
-        )
+        body = BodySource(lambda: layer_path.open("rb"), layer_path.stat().st_size)
+        client.upload_blob(parse_reference(f"{registry.host}/{repo}:{tag}"), digest, body)
     layer_path.unlink()
     config = Blob.of(
         OCI_CONFIG,

@@ -1,5 +1,5 @@
 """`python -m manifestor` runs the command-line interface."""
 
-from manifestor.cli import main
+from manifestor.cli.app import main
 
 main()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from manifestor.auth import (
+from manifestor.errors import AuthError
+from manifestor.remote.auth import (
     Scope,
     Token,
     TokenCache,
@@ -15,7 +16,6 @@ from manifestor.auth import (
     repository_scope,
     token_expiry,
 )
-from manifestor.errors import AuthError
 
 
 def test_bearer_challenge_parses_realm_service_and_scope_exactly():

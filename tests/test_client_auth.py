@@ -18,12 +18,13 @@ import requests
 from rig.faultproxy import status
 from rig.images import Image, make_image, push_image
 
-from manifestor.credentials import Keychain
 from manifestor.errors import AuthError, DeniedError, UnauthorizedError
-from manifestor.oci import parse_manifest
-from manifestor.reference import Reference, parse_reference
-from manifestor.registry import RegistryClient
-from manifestor.transport import BodySource, RetryPolicy
+from manifestor.local.keychain import Keychain
+from manifestor.model.body import BodySource
+from manifestor.model.oci import parse_manifest
+from manifestor.model.reference import Reference, parse_reference
+from manifestor.remote.client import RegistryClient
+from manifestor.remote.transport import RetryPolicy
 
 pytestmark = pytest.mark.integration
 

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from manifestor.credentials import Keychain
 from manifestor.errors import TLSError
-from manifestor.reference import parse_reference
-from manifestor.registry import RegistryClient
-from manifestor.transport import RetryPolicy
+from manifestor.local.keychain import Keychain
+from manifestor.model.reference import parse_reference
+from manifestor.remote.client import RegistryClient
+from manifestor.remote.transport import RetryPolicy
 
 pytestmark = pytest.mark.integration
 

@@ -14,12 +14,13 @@ import pytest
 from rig.faultproxy import status, truncate
 from rig.images import DOCKER_LIST, DOCKER_MANIFEST, OCI_MANIFEST, make_image, push_image
 
-from manifestor.credentials import Keychain
 from manifestor.errors import DigestMismatchError, ManifestBlobUnknownError, NotFoundError
-from manifestor.oci import parse_manifest
-from manifestor.reference import Reference, parse_reference
-from manifestor.registry import ManifestInfo, RegistryClient
-from manifestor.transport import BodySource, RetryPolicy
+from manifestor.local.keychain import Keychain
+from manifestor.model.body import BodySource
+from manifestor.model.oci import parse_manifest
+from manifestor.model.reference import Reference, parse_reference
+from manifestor.remote.client import ManifestInfo, RegistryClient
+from manifestor.remote.transport import RetryPolicy
 
 pytestmark = pytest.mark.integration
 

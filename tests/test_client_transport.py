@@ -18,7 +18,6 @@ from rig.faultproxy import Action, redirect, reset, status, truncate
 from rig.images import DOCKER_MANIFEST, MANIFEST_TYPES, make_image, push_image
 from rig.pki import make_ca, make_server_cert
 
-from manifestor.credentials import Keychain
 from manifestor.errors import (
     DigestMismatchError,
     ManifestTooLargeError,
@@ -29,10 +28,12 @@ from manifestor.errors import (
     TooManyRequestsError,
     TransportError,
 )
-from manifestor.oci import MAX_MANIFEST_BYTES, Manifest
-from manifestor.reference import Reference, parse_reference
-from manifestor.registry import RegistryClient
-from manifestor.transport import MAX_REDIRECTS, BodySource, RetryPolicy, Transport
+from manifestor.local.keychain import Keychain
+from manifestor.model.body import BodySource
+from manifestor.model.oci import MAX_MANIFEST_BYTES, Manifest
+from manifestor.model.reference import Reference, parse_reference
+from manifestor.remote.client import RegistryClient
+from manifestor.remote.transport import MAX_REDIRECTS, RetryPolicy, Transport
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from manifestor.credentials import DOCKER_HUB_KEY, Credential, Keychain, credential_key
 from manifestor.errors import CredentialsError
+from manifestor.local.keychain import DOCKER_HUB_KEY, Credential, Keychain, credential_key
 
 HELPER_BODY = """\
 import json, os, sys, time

@@ -14,10 +14,11 @@ import pytest
 from clihelpers import assert_one_line_error, last_line_digest, make_cli, push_arches, ref, repo_for
 from oneshothelpers import tag_absent
 
-from manifestor.credentials import Keychain
-from manifestor.reference import parse_reference
-from manifestor.registry import RegistryClient
-from manifestor.transport import BodySource, RetryPolicy
+from manifestor.local.keychain import Keychain
+from manifestor.model.body import BodySource
+from manifestor.model.reference import parse_reference
+from manifestor.remote.client import RegistryClient
+from manifestor.remote.transport import RetryPolicy
 
 pytestmark = pytest.mark.integration
 

@@ -13,8 +13,8 @@ import pytest
 from rig.images import make_image
 
 from manifestor.errors import ManifestFormatError, UsageError
-from manifestor.layout import OCI_LAYER_TAR, open_local_images
-from manifestor.platform import Platform
+from manifestor.local.layout import OCI_LAYER_TAR, open_local_images
+from manifestor.model.platform import Platform
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "images"
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from manifestor.errors import InvalidPlatformError, UsageError
-from manifestor.platform import (
+from manifestor.model.platform import (
     KNOWN_PLATFORMS,
     Platform,
     is_attestation_platform,

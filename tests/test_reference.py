@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from manifestor.errors import InvalidReferenceError, UsageError
-from manifestor.reference import (
+from manifestor.model.reference import (
     Reference,
     is_loopback_host,
     parse_digest,

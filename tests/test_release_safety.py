@@ -22,13 +22,13 @@ from oneshothelpers import assert_served_list, image_entry, tag_absent, writes
 from rig.faultproxy import FaultProxy, ProxiedRequest, status
 from rig.images import DOCKER_LIST, OCI_INDEX
 
-from manifestor.credentials import Keychain
 from manifestor.errors import ManifestInvalidError, ReadBackError
-from manifestor.publish import push_list
-from manifestor.reference import parse_reference
-from manifestor.registry import RegistryClient
-from manifestor.release import ReleaseOptions, gather_entries
-from manifestor.spec import Release, SourceSpec
+from manifestor.local.keychain import Keychain
+from manifestor.model.reference import parse_reference
+from manifestor.model.spec import Release, SourceSpec
+from manifestor.ops.publish import push_list
+from manifestor.ops.release import ReleaseOptions, gather_entries
+from manifestor.remote.client import RegistryClient
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,8 @@ import textwrap
 import pytest
 
 from manifestor.errors import InvalidPlatformError, SpecError, UsageError
-from manifestor.platform import Platform
-from manifestor.spec import expand_template, load_spec, parse_source_argument
+from manifestor.model.platform import Platform
+from manifestor.model.spec import expand_template, load_spec, parse_source_argument
 
 
 def _spec(tmp_path, text: str):

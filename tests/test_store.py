@@ -21,16 +21,16 @@ from manifestor.errors import (
     ListNotFoundError,
     StoreError,
 )
-from manifestor.oci import DOCKER_MANIFEST, OCI_MANIFEST, parse_manifest, sha256_digest
-from manifestor.platform import Platform
-from manifestor.reference import Reference, parse_reference
-from manifestor.store import (
+from manifestor.local.store import (
     LOCK_DIR,
     TMP_DIR,
     ManifestStore,
     StoredEntry,
     docker_store_name,
 )
+from manifestor.model.oci import DOCKER_MANIFEST, OCI_MANIFEST, parse_manifest, sha256_digest
+from manifestor.model.platform import Platform
+from manifestor.model.reference import Reference, parse_reference
 
 REGISTRY = "127.0.0.1:5056"
 LIST = parse_reference(f"{REGISTRY}/app:v1")

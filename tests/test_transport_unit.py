@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email.utils
 
-from manifestor.transport import authority, parse_retry_after, redact_text, redact_url
+from manifestor.remote.transport import authority, parse_retry_after, redact_text, redact_url
 
 
 def test_retry_after_in_seconds_and_as_http_date():

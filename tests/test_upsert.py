@@ -27,11 +27,11 @@ from rig.images import (
     push_index,
 )
 
-from manifestor.assemble import ATTESTATION_SUBJECT_KEY, ATTESTATION_TYPE_KEY, ListEntry
-from manifestor.oci import parse_manifest
-from manifestor.platform import Platform
-from manifestor.reference import parse_reference
-from manifestor.upsert import merge_by_platform
+from manifestor.model.entries import ATTESTATION_SUBJECT_KEY, ATTESTATION_TYPE_KEY, ListEntry
+from manifestor.model.oci import parse_manifest
+from manifestor.model.platform import Platform
+from manifestor.model.reference import parse_reference
+from manifestor.ops.upsert import merge_by_platform
 
 # -- merge_by_platform, a pure function -------------------------------------------------------
 

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
@@ -37,7 +37,8 @@ from manifestor.errors import (
     TLSError,
     TransportError,
 )
-from manifestor.reference import is_loopback_host
+from manifestor.model.body import BodySource
+from manifestor.model.reference import is_loopback_host
 
 log = logging.getLogger("manifestor.http")
 
@@ -58,22 +59,6 @@ class RetryPolicy:
     backoff: float = 0.5
     max_backoff: float = 8.0
     retry_after_cap: float = 60.0
-
-
-@dataclass(frozen=True)
-class BodySource:
-    """A request body that can be produced again for every attempt and redirect."""
-
-    open: Callable[[], bytes | IO[bytes] | Iterable[bytes]]
-    size: int | None = None
-
-    @classmethod
-    def of_bytes(cls, data: bytes) -> BodySource:
-        return cls(lambda: data, len(data))
-
-    @classmethod
-    def of_file(cls, path: str | Path) -> BodySource:
-        return cls(lambda: open(path, "rb"), Path(path).stat().st_size)  # noqa: SIM115
 
 
 class _SizedIterable:

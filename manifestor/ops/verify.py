@@ -7,22 +7,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from manifestor.assemble import (
+from manifestor.errors import ManifestorError, NotFoundError
+from manifestor.model.entries import (
     ATTESTATION_SUBJECT_KEY,
     describes,
     is_attestation_descriptor,
     platform_from_config,
 )
-from manifestor.errors import ManifestorError, NotFoundError
-from manifestor.oci import Descriptor
-from manifestor.platform import (
+from manifestor.model.oci import Descriptor
+from manifestor.model.platform import (
     Platform,
     config_agrees,
     platforms_match,
 )
-from manifestor.pool import map_bounded
-from manifestor.reference import Reference
-from manifestor.registry import RegistryClient
+from manifestor.model.reference import Reference
+from manifestor.remote.client import RegistryClient
+from manifestor.remote.jobs import map_bounded
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from manifestor.credentials import (
+from manifestor.errors import CredentialsError
+from manifestor.local.keychain import (
     call_helper,
     credential_key,
     docker_config_dir,
     helper_failure,
 )
-from manifestor.errors import CredentialsError
 
 
 def store_credentials(

@@ -1,22 +1,20 @@
-"""Sources -> the entries of a list, and entries -> the list's exact bytes.
+"""The entries of a list and the list's exact bytes. Pure: no requests, no files.
 
-A source is an image manifest (its platform read from the image config) or itself a
-list (its image children taken with their descriptor platforms; attestations dropped
-unless kept). Sources are resolved concurrently, a few per registry host. List bytes are
-written the way `docker manifest push` writes them (3-space indent, no trailing newline),
-so the same entries give the same digest."""
+An entry is one child (its exact manifest bytes and platform); attestation rules say
+which buildx attestations go with which images; list bytes are written the way
+`docker manifest push` writes them (3-space indent, no trailing newline), so the same
+entries give the same digest."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from manifestor.errors import ManifestFormatError, UsageError
-from manifestor.gojson import go_json
-from manifestor.layout import LocalImage
-from manifestor.oci import (
+from manifestor.model.gojson import go_json
+from manifestor.model.oci import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
     OCI_INDEX,
@@ -24,10 +22,11 @@ from manifestor.oci import (
     Manifest,
     parse_manifest,
 )
-from manifestor.platform import Platform, is_attestation_platform, platforms_match
-from manifestor.pool import map_bounded
-from manifestor.reference import Reference
-from manifestor.registry import RegistryClient
+from manifestor.model.platform import Platform, is_attestation_platform, platforms_match
+from manifestor.model.reference import Reference
+
+if TYPE_CHECKING:
+    from manifestor.local.layout import LocalImage
 
 ListFormat = Literal["docker", "oci", "auto"]
 ATTESTATION_TYPE_KEY = "vnd.docker.reference.type"
@@ -109,53 +108,6 @@ def platform_from_config(config: bytes, what: str) -> Platform:
     return Platform.from_json(body)
 
 
-def resolve_sources(
-    client: RegistryClient, sources: Sequence[Reference], selection: SourceFilter | None = None
-) -> list[list[ListEntry]]:
-    """Resolve each source to its entries (one, or several for a source list), in order."""
-    selection = selection or SourceFilter()
-    return map_bounded(lambda ref: resolve_source(client, ref, selection), sources, _host)
-
-
-def resolve_source(
-    client: RegistryClient, ref: Reference, selection: SourceFilter | None = None
-) -> list[ListEntry]:
-    selection = selection or SourceFilter()
-    manifest = client.get_manifest(ref)
-    if not manifest.is_list:
-        config = client.get_blob(ref, manifest.config.digest)
-        return [ListEntry(ref, manifest, platform_from_config(config, str(ref)), fetched=True)]
-    wanted = [
-        child
-        for child in manifest.children
-        if selection.wants(child.platform, is_attestation_descriptor(child))
-    ]
-    # An attestation is about one image: keep it only with the image it describes.
-    images = {c.digest for c in wanted if not is_attestation_descriptor(c)}
-    wanted = [c for c in wanted if not is_attestation_descriptor(c) or describes(c, images)]
-    if not wanted:
-        raise UsageError(f"source list {ref} has no image for the requested platforms")
-    children = map_bounded(
-        lambda d: client.get_manifest(ref.at_digest(d.digest)), wanted, lambda d: _host(ref)
-    )
-    entries = []
-    for descriptor, child in zip(wanted, children, strict=True):
-        if child.is_list:
-            raise ManifestFormatError(
-                f"source {ref} nests a list ({descriptor.digest}); not supported"
-            )
-        entries.append(
-            ListEntry(
-                ref.with_digest(descriptor.digest),
-                child,
-                descriptor.platform,
-                dict(descriptor.annotations or {}),
-                fetched=True,
-            )
-        )
-    return entries
-
-
 def choose_media_type(
     descriptors: Sequence[Descriptor],
     list_format: ListFormat,
@@ -201,5 +153,25 @@ def build_list(
     return parse_manifest(go_json(body, indent="   ").encode(), media_type, "list")
 
 
-def _host(ref: Reference) -> str:
-    return ref.registry
+def check_entries(entries: Sequence[ListEntry]) -> None:
+    """What a registry would accept but a puller would trip on: no platform, duplicates."""
+    if not entries:
+        raise UsageError("the list has no entries")
+    for entry in entries:
+        if entry.platform is None or not entry.platform.os or not entry.platform.architecture:
+            raise UsageError(
+                f"manifest {entry.label} must have an OS and Architecture to be pushed; "
+                "set them with `manifestor annotate`"
+            )
+    for i, first in enumerate(entries):
+        for second in entries[i + 1 :]:
+            if first.is_attestation or second.is_attestation:
+                continue
+            assert first.platform is not None and second.platform is not None
+            if platforms_match(first.platform, second.platform) and (
+                first.platform.os_version == second.platform.os_version
+            ):
+                raise UsageError(
+                    f"two entries for platform {first.platform}: {first.label} and "
+                    f"{second.label}; drop one, or correct its platform"
+                )

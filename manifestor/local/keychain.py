@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from manifestor.errors import CredentialsError
-from manifestor.reference import DOCKER_HUB_CREDENTIAL_KEY, HUB_DOMAINS
+from manifestor.model.reference import DOCKER_HUB_CREDENTIAL_KEY, HUB_DOMAINS
 
 DOCKER_HUB_KEY = DOCKER_HUB_CREDENTIAL_KEY
 _HELPER_PREFIX = "docker-credential-"

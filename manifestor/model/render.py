@@ -8,9 +8,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from manifestor.assemble import ListEntry
-from manifestor.gojson import go_json
-from manifestor.oci import DOCKER_MANIFEST, OCI_MANIFEST, Descriptor, Manifest
+from manifestor.model.entries import ListEntry
+from manifestor.model.gojson import go_json
+from manifestor.model.oci import DOCKER_MANIFEST, OCI_MANIFEST, Descriptor, Manifest
 
 
 def list_view(manifest: Manifest) -> str:

@@ -9,36 +9,22 @@ leaves a tag pointing at absent children."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
-from manifestor.assemble import ListEntry, ListFormat, build_list, list_document
 from manifestor.errors import (
     ManifestInvalidError,
     MissingChildError,
     ReadBackError,
     TagMovedError,
-    UsageError,
 )
-from manifestor.oci import DOCKER_LIST, OCI_INDEX, Descriptor, Manifest
-from manifestor.platform import platforms_match
-from manifestor.pool import map_bounded
-from manifestor.reference import Reference
-from manifestor.registry import ManifestInfo, RegistryClient
-from manifestor.transport import BodySource
-
-Notify = Callable[[str], None]
-
-
-class Progress(Protocol):
-    """Where byte counts of blob copies go (a terminal progress display, or nothing)."""
-
-    def start(self, label: str, total: int | None) -> object: ...
-
-    def update(self, task: object, completed: int) -> None: ...
-
-    def finish(self, task: object) -> None: ...
+from manifestor.model.body import BodySource
+from manifestor.model.entries import ListEntry, ListFormat, build_list, check_entries, list_document
+from manifestor.model.oci import DOCKER_LIST, OCI_INDEX, Descriptor, Manifest
+from manifestor.model.reference import Reference
+from manifestor.ops.events import Notify, Progress
+from manifestor.remote.client import ManifestInfo, RegistryClient
+from manifestor.remote.jobs import map_bounded
 
 
 class _Any:
@@ -62,30 +48,6 @@ class PushResult:
     copied_children: tuple[PushedChild, ...]
     tags: tuple[Reference, ...] = ()
     unchanged: bool = False
-
-
-def check_entries(entries: Sequence[ListEntry]) -> None:
-    """What a registry would accept but a puller would trip on: no platform, duplicates."""
-    if not entries:
-        raise UsageError("the list has no entries")
-    for entry in entries:
-        if entry.platform is None or not entry.platform.os or not entry.platform.architecture:
-            raise UsageError(
-                f"manifest {entry.label} must have an OS and Architecture to be pushed; "
-                "set them with `manifestor annotate`"
-            )
-    for i, first in enumerate(entries):
-        for second in entries[i + 1 :]:
-            if first.is_attestation or second.is_attestation:
-                continue
-            assert first.platform is not None and second.platform is not None
-            if platforms_match(first.platform, second.platform) and (
-                first.platform.os_version == second.platform.os_version
-            ):
-                raise UsageError(
-                    f"two entries for platform {first.platform}: {first.label} and "
-                    f"{second.label}; drop one, or correct its platform"
-                )
 
 
 def push_list(

@@ -15,8 +15,8 @@ from pathlib import Path
 import yaml
 
 from manifestor.errors import InvalidPlatformError, InvalidReferenceError, SpecError, UsageError
-from manifestor.platform import Platform, parse_platform, validate_platform
-from manifestor.reference import Reference, parse_reference
+from manifestor.model.platform import Platform, parse_platform, validate_platform
+from manifestor.model.reference import Reference, parse_reference
 
 LOCAL_PREFIXES = ("oci:", "oci-archive:", "docker-archive:")
 

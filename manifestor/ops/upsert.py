@@ -13,14 +13,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from manifestor.assemble import ListEntry, ListFormat, describes
 from manifestor.errors import ManifestFormatError, ReadBackError, TagMovedError
-from manifestor.oci import LIST_MEDIA_TYPES
-from manifestor.platform import platforms_match
-from manifestor.pool import map_bounded
-from manifestor.publish import Notify, Progress, PushResult, push_list
-from manifestor.reference import Reference
-from manifestor.registry import ManifestInfo, RegistryClient
+from manifestor.model.entries import ListEntry, ListFormat, describes
+from manifestor.model.oci import LIST_MEDIA_TYPES
+from manifestor.model.platform import platforms_match
+from manifestor.model.reference import Reference
+from manifestor.ops.events import Notify, Progress
+from manifestor.ops.publish import PushResult, push_list
+from manifestor.remote.client import ManifestInfo, RegistryClient
+from manifestor.remote.jobs import map_bounded
 
 
 @dataclass(frozen=True)

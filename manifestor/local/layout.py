@@ -15,7 +15,8 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Protocol
 
 from manifestor.errors import ManifestFormatError, UsageError
-from manifestor.oci import (
+from manifestor.model.body import BodySource
+from manifestor.model.oci import (
     LIST_MEDIA_TYPES,
     OCI_MANIFEST,
     Descriptor,
@@ -24,9 +25,8 @@ from manifestor.oci import (
     sha256_digest,
     verify_digest,
 )
-from manifestor.platform import Platform
-from manifestor.reference import parse_digest
-from manifestor.transport import BodySource
+from manifestor.model.platform import Platform
+from manifestor.model.reference import parse_digest
 
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"

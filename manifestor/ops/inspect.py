@@ -4,11 +4,11 @@ then render it in docker's shapes (render.py)."""
 
 from __future__ import annotations
 
-from manifestor.assemble import ListEntry, platform_from_config
 from manifestor.errors import NotFoundError
-from manifestor.reference import Reference
-from manifestor.registry import RegistryClient
-from manifestor.render import list_view, manifest_view, verbose_view
+from manifestor.model.entries import ListEntry, platform_from_config
+from manifestor.model.reference import Reference
+from manifestor.model.render import list_view, manifest_view, verbose_view
+from manifestor.remote.client import RegistryClient
 
 
 def remote_digest(client: RegistryClient, ref: Reference) -> str:

@@ -20,10 +20,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urljoin, urlsplit
 
-from manifestor.credentials import Credential
 from manifestor.errors import AuthError
-from manifestor.reference import is_loopback_host
-from manifestor.transport import BodySource, Transport, redact_url
+from manifestor.local.keychain import Credential
+from manifestor.model.body import BodySource
+from manifestor.model.reference import is_loopback_host
+from manifestor.remote.transport import Transport, redact_url
 
 TOKEN_BODY_LIMIT = 64 * 1024
 MIN_TOKEN_LIFETIME = 60.0

@@ -24,11 +24,19 @@ except ImportError:  # pragma: no cover - depends on the installed typer
     from click import exceptions as _click_errors  # type: ignore[no-redef]
 
 from manifestor import __version__
-from manifestor.assemble import ListEntry, SourceFilter, list_document
-from manifestor.credentials import Keychain
+from manifestor.cli.progress import terminal_progress, wants_progress
 from manifestor.errors import CredentialsError, ManifestorError, UsageError
-from manifestor.inspection import remote_digest, remote_raw, remote_view
-from manifestor.lists import (
+from manifestor.local.dockerconfig import remove_credentials, store_credentials
+from manifestor.local.keychain import Keychain
+from manifestor.local.store import ManifestStore
+from manifestor.model.entries import ListEntry, SourceFilter, check_entries, list_document
+from manifestor.model.platform import parse_platform
+from manifestor.model.reference import HUB_DOMAINS, parse_reference
+from manifestor.model.render import list_view, manifest_view, verbose_view
+from manifestor.model.spec import Release, expand_template, load_spec, parse_source_argument
+from manifestor.ops.events import Progress
+from manifestor.ops.inspect import remote_digest, remote_raw, remote_view
+from manifestor.ops.lists import (
     Annotation,
     annotate_entry,
     create_list,
@@ -39,17 +47,10 @@ from manifestor.lists import (
     remove_lists,
     stored_entries_to_push,
 )
-from manifestor.login import remove_credentials, store_credentials
-from manifestor.platform import parse_platform
-from manifestor.progress import terminal_progress, wants_progress
-from manifestor.publish import Progress, PushResult, check_entries, plan_steps
-from manifestor.reference import HUB_DOMAINS, parse_reference
-from manifestor.registry import RegistryClient
-from manifestor.release import ReleaseOptions, plan_release, prepare_release, publish_prepared
-from manifestor.render import list_view, manifest_view, verbose_view
-from manifestor.spec import Release, expand_template, load_spec, parse_source_argument
-from manifestor.store import ManifestStore
-from manifestor.verify import VerifyReport, verify_list
+from manifestor.ops.publish import PushResult, plan_steps
+from manifestor.ops.release import ReleaseOptions, plan_release, prepare_release, publish_prepared
+from manifestor.ops.verify import VerifyReport, verify_list
+from manifestor.remote.client import RegistryClient
 
 # click >= 8.2 signals "no arguments: show the help" with this usage error.
 _NO_ARGS_IS_HELP: type[Exception] | tuple[()] = getattr(_click_errors, "NoArgsIsHelpError", ())

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from manifestor.publish import Progress
+from manifestor.ops.events import Progress
 
 
 class _RichProgress:

@@ -15,15 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode, urljoin, urlsplit
 
-from manifestor.auth import (
-    Authenticator,
-    Scope,
-    TokenCache,
-    parse_challenges,
-    pick_challenge,
-    repository_scope,
-)
-from manifestor.credentials import Keychain
 from manifestor.errors import (
     CredentialsError,
     DeniedError,
@@ -37,7 +28,9 @@ from manifestor.errors import (
     TransportError,
     UnauthorizedError,
 )
-from manifestor.oci import (
+from manifestor.local.keychain import Keychain
+from manifestor.model.body import BodySource
+from manifestor.model.oci import (
     MANIFEST_MEDIA_TYPES,
     MAX_MANIFEST_BYTES,
     Manifest,
@@ -46,15 +39,16 @@ from manifestor.oci import (
     strip_media_type,
     verify_digest,
 )
-from manifestor.reference import Reference, api_host
-from manifestor.transport import (
-    BodySource,
-    HttpResponse,
-    RetryPolicy,
-    Transport,
-    authority,
-    redact_url,
+from manifestor.model.reference import Reference, api_host
+from manifestor.remote.auth import (
+    Authenticator,
+    Scope,
+    TokenCache,
+    parse_challenges,
+    pick_challenge,
+    repository_scope,
 )
+from manifestor.remote.transport import HttpResponse, RetryPolicy, Transport, authority, redact_url
 
 ACCEPT_MANIFESTS = ", ".join(MANIFEST_MEDIA_TYPES)
 # Image configs are small JSON documents; cap them like manifests, a little wider.

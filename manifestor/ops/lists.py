@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from manifestor.assemble import ListEntry, ListFormat, SourceFilter, resolve_sources
 from manifestor.errors import (
     CorruptListError,
     EntryNotFoundError,
@@ -15,17 +14,20 @@ from manifestor.errors import (
     ManifestorError,
     UsageError,
 )
-from manifestor.oci import parse_manifest
-from manifestor.platform import (
+from manifestor.local.store import ManifestStore, StoredEntry, StoredList
+from manifestor.model.entries import ListEntry, ListFormat, SourceFilter
+from manifestor.model.oci import parse_manifest
+from manifestor.model.platform import (
     Platform,
     normalize_arch,
     normalize_os,
     validate_platform,
 )
-from manifestor.publish import Notify, Progress, PushResult, push_list
-from manifestor.reference import Reference, parse_reference
-from manifestor.registry import RegistryClient
-from manifestor.store import ManifestStore, StoredEntry, StoredList
+from manifestor.model.reference import Reference, parse_reference
+from manifestor.ops.assemble import resolve_sources
+from manifestor.ops.events import Notify, Progress
+from manifestor.ops.publish import PushResult, push_list
+from manifestor.remote.client import RegistryClient
 
 
 def to_stored(entry: ListEntry) -> StoredEntry:

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from manifestor.credentials import docker_config_dir
 from manifestor.errors import (
     CorruptListError,
     EntryNotFoundError,
@@ -30,10 +29,17 @@ from manifestor.errors import (
     ManifestorError,
     StoreError,
 )
-from manifestor.gojson import go_compact, go_json
-from manifestor.oci import DOCKER_MANIFEST, OCI_MANIFEST, Descriptor, parse_manifest, sha256_digest
-from manifestor.platform import Platform
-from manifestor.reference import Reference, parse_reference
+from manifestor.local.keychain import docker_config_dir
+from manifestor.model.gojson import go_compact, go_json
+from manifestor.model.oci import (
+    DOCKER_MANIFEST,
+    OCI_MANIFEST,
+    Descriptor,
+    parse_manifest,
+    sha256_digest,
+)
+from manifestor.model.platform import Platform
+from manifestor.model.reference import Reference, parse_reference
 
 MANIFESTS_DIR = "manifests"
 # Dot-dirs directly under the root: docker reads every file inside a list directory as an

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from manifestor.errors import DigestMismatchError, ManifestFormatError, ManifestTooLargeError
-from manifestor.platform import Platform
+from manifestor.model.platform import Platform
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"

@@ -8,32 +8,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from manifestor.assemble import (
+from manifestor.errors import NotFoundError, PlatformMismatchError, UsageError
+from manifestor.local.layout import LocalImage, open_local_images
+from manifestor.model.entries import (
     ListEntry,
     ListFormat,
     SourceFilter,
+    check_entries,
     list_document,
     platform_from_config,
-    resolve_source,
 )
-from manifestor.errors import NotFoundError, PlatformMismatchError, UsageError
-from manifestor.layout import LocalImage, open_local_images
-from manifestor.oci import LIST_MEDIA_TYPES, Manifest
-from manifestor.platform import Platform, config_agrees, platforms_match
-from manifestor.pool import map_bounded
-from manifestor.publish import (
-    Notify,
-    Progress,
-    PushResult,
-    check_entries,
-    equivalent_digests,
-    plan_steps,
-    push_list,
-)
-from manifestor.reference import Reference
-from manifestor.registry import ManifestInfo, RegistryClient
-from manifestor.spec import Release, SourceSpec
-from manifestor.upsert import upsert_list
+from manifestor.model.oci import LIST_MEDIA_TYPES, Manifest
+from manifestor.model.platform import Platform, config_agrees, platforms_match
+from manifestor.model.reference import Reference
+from manifestor.model.spec import Release, SourceSpec
+from manifestor.ops.assemble import resolve_source
+from manifestor.ops.events import Notify, Progress
+from manifestor.ops.publish import PushResult, equivalent_digests, plan_steps, push_list
+from manifestor.ops.upsert import upsert_list
+from manifestor.remote.client import ManifestInfo, RegistryClient
+from manifestor.remote.jobs import map_bounded
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,71 @@
+"""Sources -> the entries of a list. A source is an image manifest (its platform read
+from the image config) or itself a list (its image children taken with their descriptor
+platforms; attestations dropped unless kept). Sources are resolved concurrently, a few per
+registry host."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from manifestor.errors import ManifestFormatError, UsageError
+from manifestor.model.entries import (
+    ListEntry,
+    SourceFilter,
+    describes,
+    is_attestation_descriptor,
+    platform_from_config,
+)
+from manifestor.model.reference import Reference
+from manifestor.remote.client import RegistryClient
+from manifestor.remote.jobs import map_bounded
+
+
+def resolve_sources(
+    client: RegistryClient, sources: Sequence[Reference], selection: SourceFilter | None = None
+) -> list[list[ListEntry]]:
+    """Resolve each source to its entries (one, or several for a source list), in order."""
+    selection = selection or SourceFilter()
+    return map_bounded(lambda ref: resolve_source(client, ref, selection), sources, _host)
+
+
+def resolve_source(
+    client: RegistryClient, ref: Reference, selection: SourceFilter | None = None
+) -> list[ListEntry]:
+    selection = selection or SourceFilter()
+    manifest = client.get_manifest(ref)
+    if not manifest.is_list:
+        config = client.get_blob(ref, manifest.config.digest)
+        return [ListEntry(ref, manifest, platform_from_config(config, str(ref)), fetched=True)]
+    wanted = [
+        child
+        for child in manifest.children
+        if selection.wants(child.platform, is_attestation_descriptor(child))
+    ]
+    # An attestation is about one image: keep it only with the image it describes.
+    images = {c.digest for c in wanted if not is_attestation_descriptor(c)}
+    wanted = [c for c in wanted if not is_attestation_descriptor(c) or describes(c, images)]
+    if not wanted:
+        raise UsageError(f"source list {ref} has no image for the requested platforms")
+    children = map_bounded(
+        lambda d: client.get_manifest(ref.at_digest(d.digest)), wanted, lambda d: _host(ref)
+    )
+    entries = []
+    for descriptor, child in zip(wanted, children, strict=True):
+        if child.is_list:
+            raise ManifestFormatError(
+                f"source {ref} nests a list ({descriptor.digest}); not supported"
+            )
+        entries.append(
+            ListEntry(
+                ref.with_digest(descriptor.digest),
+                child,
+                descriptor.platform,
+                dict(descriptor.annotations or {}),
+                fetched=True,
+            )
+        )
+    return entries
+
+
+def _host(ref: Reference) -> str:
+    return ref.registry
