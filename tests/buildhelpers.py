@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fixtures"))
 import busybox  # noqa: E402
 
 from manifestor.local.binfmt import read_binfmt  # noqa: E402
-from manifestor.platform import parse_platform  # noqa: E402
+from manifestor.model.platform import parse_platform  # noqa: E402
 
 BASE_REPO = "base/busybox"
 BASE_TAG = "1"

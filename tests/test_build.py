@@ -18,21 +18,16 @@ from buildhelpers import (
 from rig.images import RigClient
 from rig.registry import RegistryProcess
 
+from manifestor.errors import BuildFailedError, CannotBuildError
 from manifestor.local.binfmt import BinfmtState
 from manifestor.local.builders import BuilderStatus
-from manifestor.ops.build import (
-    BuildEvent,
-    BuildFailedError,
-    BuildOptions,
-    CannotBuildError,
-    build_and_publish,
-)
+from manifestor.model.platform import parse_platform
+from manifestor.model.reference import parse_reference
+from manifestor.ops.build import BuildEvent, BuildOptions, build_and_publish
 from manifestor.ops.doctor import HostFacts, run_doctor
-from manifestor.platform import parse_platform
-from manifestor.reference import parse_reference
-from manifestor.registry import RegistryClient
-from manifestor.release import ReleaseOptions
-from manifestor.verify import verify_list
+from manifestor.ops.release import ReleaseOptions
+from manifestor.ops.verify import verify_list
+from manifestor.remote.client import RegistryClient
 
 PLATFORMS = tuple(parse_platform(p) for p in UNAME)
 

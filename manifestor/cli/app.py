@@ -77,6 +77,34 @@ FormatOption = Annotated[
     ),
 ]
 
+# Publishing options shared by the one-shot `push` and `build`.
+TagOption = Annotated[
+    list[str] | None,
+    typer.Option("--tag", help="Also push the list under this tag (repeatable)."),
+]
+AnnotationOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--annotation", help="Index annotation KEY=VALUE (repeatable; makes an OCI index)."
+    ),
+]
+DryRunOption = Annotated[
+    bool,
+    typer.Option("--dry-run", help="Print the list and the planned requests; write nothing."),
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the digest.")]
+DigestFileOption = Annotated[
+    Path | None, typer.Option("--digest-file", help="Also write the digest to this file.")
+]
+UpsertOption = Annotated[
+    bool,
+    typer.Option(
+        "--upsert",
+        help="Keep the entries already on the target tag and replace only those whose "
+        "platform a source provides (safe against concurrent per-arch jobs).",
+    ),
+]
+
 
 @dataclass
 class GlobalOptions:
@@ -392,24 +420,11 @@ def push(
         Path | None,
         typer.Option("--spec", help="A manifest-tool style YAML spec (several documents allowed)."),
     ] = None,
-    tag: Annotated[
-        list[str] | None,
-        typer.Option("--tag", help="Also push the list under this tag (repeatable)."),
-    ] = None,
-    annotation: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--annotation", help="Index annotation KEY=VALUE (repeatable; makes an OCI index)."
-        ),
-    ] = None,
-    dry_run: Annotated[
-        bool,
-        typer.Option("--dry-run", help="Print the list and the planned requests; write nothing."),
-    ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the digest.")] = False,
-    digest_file: Annotated[
-        Path | None, typer.Option("--digest-file", help="Also write the digest to this file.")
-    ] = None,
+    tag: TagOption = None,
+    annotation: AnnotationOption = None,
+    dry_run: DryRunOption = False,
+    quiet: QuietOption = False,
+    digest_file: DigestFileOption = None,
     attestations: Annotated[
         str,
         typer.Option("--attestations", help="Attestation manifests of source lists: drop or keep."),
@@ -418,14 +433,7 @@ def push(
         list[str] | None,
         typer.Option("--platform", help="Take only these platforms from source lists and layouts."),
     ] = None,
-    upsert: Annotated[
-        bool,
-        typer.Option(
-            "--upsert",
-            help="Keep the entries already on the target tag and replace only those whose "
-            "platform a source provides (safe against concurrent per-arch jobs).",
-        ),
-    ] = False,
+    upsert: UpsertOption = False,
 ) -> None:
     """Push a local list, or assemble and push in one step from sources, a template or a spec.
 
@@ -538,12 +546,14 @@ def _print_digests(results: list[PushResult], digest_file: Path | None) -> None:
     )
     _out(text)
     if digest_file is not None:
-        try:
-            digest_file.write_text(text)
-        except OSError as exc:
-            raise ManifestorError(
-                f"cannot write --digest-file {digest_file}: {exc.strerror}"
-            ) from None
+        _write_digest_file(digest_file, text)
+
+
+def _write_digest_file(digest_file: Path, text: str) -> None:
+    try:
+        digest_file.write_text(text)
+    except OSError as exc:
+        raise ManifestorError(f"cannot write --digest-file {digest_file}: {exc.strerror}") from None
 
 
 def _report_unchanged(result: PushResult, note: Callable[[str], None]) -> None:
@@ -789,3 +799,7 @@ def main() -> None:
 
 def _print_error(message: str) -> None:
     print(f"manifestor: error: {' '.join(message.split())}", file=sys.stderr)
+
+
+# The commands that live in their own modules register themselves on `app`.
+from manifestor.cli import build, doctor  # noqa: E402, F401

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from manifestor.platform import Platform, platforms_match
+from manifestor.model.platform import Platform, platforms_match
 
 DEFAULT_BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 # Lists the CPUs that can run 32-bit ARM code, on arm64 kernels where only some can.

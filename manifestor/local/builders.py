@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from manifestor.platform import Platform
+from manifestor.model.platform import Platform
 
 BUILDER_NAMES = ("buildah", "podman", "docker")
 # Names a store for buildah/podman (`--root DIR/root --runroot DIR/run`), so tests and CI

@@ -19,40 +19,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from manifestor.assemble import SourceFilter
-from manifestor.errors import InvalidReferenceError, ManifestorError, UsageError
+from manifestor.errors import (
+    BuildFailedError,
+    CannotBuildError,
+    InvalidReferenceError,
+    UsageError,
+)
 from manifestor.local.builders import Builder, BuildRequest, make_builder
+from manifestor.model.entries import SourceFilter
+from manifestor.model.platform import Platform, validate_platform
+from manifestor.model.reference import Reference, is_loopback_host, parse_reference
+from manifestor.model.spec import Release, SourceSpec
 from manifestor.ops.doctor import DoctorReport, run_doctor
-from manifestor.platform import Platform, validate_platform
-from manifestor.publish import Notify, Progress, PushResult
-from manifestor.reference import Reference, is_loopback_host, parse_reference
-from manifestor.registry import RegistryClient
-from manifestor.release import (
+from manifestor.ops.events import Notify, Progress
+from manifestor.ops.publish import PushResult
+from manifestor.ops.release import (
     ReleaseOptions,
     ReleasePlan,
     plan_release,
     prepare_release,
     publish_prepared,
 )
-from manifestor.spec import Release, SourceSpec
+from manifestor.remote.client import RegistryClient
 
 LOG_TAIL_LINES = 15
 _FROM = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(\S+)", re.IGNORECASE | re.MULTILINE)
 
 BuildState = Literal["building", "built", "failed", "cancelled"]
 Builders = Literal["auto", "buildah", "podman", "docker"]
-
-
-class CannotBuildError(ManifestorError):
-    """A platform this host cannot build, or no builder that can build here."""
-
-
-class BuildFailedError(ManifestorError):
-    """A platform's build failed; nothing was published. `logs` are the kept log files."""
-
-    def __init__(self, message: str, logs: Sequence[Path] = ()) -> None:
-        super().__init__(message)
-        self.logs = tuple(logs)
 
 
 @dataclass(frozen=True)
@@ -219,7 +213,7 @@ def build_layouts(
         raise BuildFailedError(
             f"building {first.platform} failed ({first.error}); nothing was published; "
             f"log kept in {first.log}{others}; last lines: {_tail(first.log)}",
-            [f.log for f in failures],
+            tuple(f.log for f in failures),
         )
     return [r for r in results if isinstance(r, BuiltImage)]
 

@@ -12,13 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from manifestor.credentials import (
-    _AUTH_CONFIG_VARIABLE,
-    _parse_env_auths,
-    _read_config_file,
-    credential_key,
-    docker_config_dir,
-)
 from manifestor.errors import CredentialsError
 from manifestor.local.binfmt import (
     DEFAULT_BINFMT_DIR,
@@ -31,8 +24,9 @@ from manifestor.local.binfmt import (
     read_binfmt,
 )
 from manifestor.local.builders import BuilderStatus, detect_builders
-from manifestor.platform import Platform, parse_platform, platforms_match
-from manifestor.transport import DEFAULT_CERTS_DIR
+from manifestor.local.keychain import CredentialSource, credential_sources
+from manifestor.model.platform import Platform, parse_platform, platforms_match
+from manifestor.remote.transport import DEFAULT_CERTS_DIR
 
 CONTAINERS_CERTS_DIR = Path("/etc/containers/certs.d")
 # Shown when no --platforms is given, with every platform a registered handler runs.
@@ -74,15 +68,6 @@ class PlatformSupport:
     @property
     def runnable(self) -> bool:
         return self.mode != "unavailable"
-
-
-@dataclass(frozen=True)
-class CredentialSource:
-    """Where the credentials for one registry come from (a file, a helper, a variable)."""
-
-    registry: str
-    source: str
-    used_by: str = "manifestor"
 
 
 @dataclass(frozen=True)
@@ -317,94 +302,18 @@ def _binfmt_problems(state: BinfmtState, facts: HostFacts) -> list[Problem]:
 
 
 def _credential_sources(facts: HostFacts) -> tuple[tuple[CredentialSource, ...], list[Problem]]:
-    """Per configured registry, where its credentials come from, resolved in the docker
-    CLI's order (DOCKER_AUTH_CONFIG, credHelpers, credsStore, auths). Helpers are not run:
-    that would fetch the secret."""
-    sources: list[CredentialSource] = []
-    problems: list[Problem] = []
-    env = facts.environ
-    if env.get("MANIFESTOR_USERNAME"):
-        scope = env.get("MANIFESTOR_REGISTRY") or "every registry"
-        sources.append(CredentialSource(scope, "MANIFESTOR_USERNAME / MANIFESTOR_PASSWORD"))
     try:
-        from_env = _parse_env_auths(env.get(_AUTH_CONFIG_VARIABLE, ""))
+        sources = credential_sources(facts.docker_config, facts.environ)
     except CredentialsError as exc:
-        problems.append(Problem(str(exc), f"fix or unset {_AUTH_CONFIG_VARIABLE}"))
-        from_env = {}
-    for key in from_env:
-        sources.append(CredentialSource(key, _AUTH_CONFIG_VARIABLE))
-    config_file = (facts.docker_config or docker_config_dir(env)) / "config.json"
-    try:
-        config = _read_config_file(config_file)
-    except CredentialsError as exc:
-        problems.append(Problem(str(exc), f"fix the JSON in {config_file}"))
-        return tuple(sources), problems
-    keys = list(dict.fromkeys([*config.cred_helpers, *config.auths]))
-    for key in keys:
-        if key in from_env:
-            continue
-        helper = config.helper_for(credential_key(key))
-        if helper:
-            sources.append(CredentialSource(key, f"docker-credential-{helper} ({config_file})"))
-            problems += _missing_helper(helper, facts)
-        else:
-            fields = _stored_fields(config.auths.get(key))
-            sources.append(CredentialSource(key, f"{config_file} auths ({fields})"))
-    if config.creds_store:
-        sources.append(
-            CredentialSource(
-                "any other registry", f"docker-credential-{config.creds_store} ({config_file})"
+        return (), [Problem(str(exc), "fix or remove the malformed credentials configuration")]
+    problems = []
+    for helper in dict.fromkeys(s.helper for s in sources if s.helper):
+        program = f"docker-credential-{helper}"
+        if facts.which(program) is None:
+            problems.append(
+                Problem(f"{program} is configured but not on PATH", f"install {program}")
             )
-        )
-        problems += _missing_helper(config.creds_store, facts)
-    sources += _containers_sources(facts)
     return tuple(sources), problems
-
-
-def _stored_fields(credential: object) -> str:
-    if credential is None:
-        return "empty entry"
-    names = [
-        label
-        for label, attr in (
-            ("username/password", "password"),
-            ("identity token", "identity_token"),
-            ("registry token", "registry_token"),
-        )
-        if getattr(credential, attr, None)
-    ]
-    return ", ".join(names) or "empty entry"
-
-
-def _missing_helper(helper: str, facts: HostFacts) -> list[Problem]:
-    program = f"docker-credential-{helper}"
-    if facts.which(program) is not None:
-        return []
-    return [Problem(f"{program} is configured but not on PATH", f"install {program}")]
-
-
-def _containers_sources(facts: HostFacts) -> list[CredentialSource]:
-    """The auth files buildah and podman read for base images (same `auths` shape)."""
-    env = facts.environ
-    candidates = []
-    if env.get("REGISTRY_AUTH_FILE"):
-        candidates.append(Path(env["REGISTRY_AUTH_FILE"]))
-    if env.get("XDG_RUNTIME_DIR"):
-        candidates.append(Path(env["XDG_RUNTIME_DIR"]) / "containers" / "auth.json")
-    home = env.get("HOME")
-    if home:
-        candidates.append(Path(home) / ".config" / "containers" / "auth.json")
-    out = []
-    for path in candidates:
-        try:
-            config = _read_config_file(path) if path.is_file() else None
-        except CredentialsError:
-            config = None
-        if config is None:
-            continue
-        for key in config.auths:
-            out.append(CredentialSource(key, str(path), used_by="buildah/podman (base images)"))
-    return out
 
 
 def _cert_dirs(facts: HostFacts) -> tuple[CertDir, ...]:
