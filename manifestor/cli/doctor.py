@@ -12,6 +12,7 @@ import typer
 from manifestor.cli.app import _options, _out, _platforms, app
 from manifestor.local.binfmt import DEFAULT_BINFMT_DIR
 from manifestor.local.builders import store_from_environment
+from manifestor.model.platform import validate_platform
 from manifestor.ops.doctor import DoctorReport, HostFacts, Problem, run_doctor
 from manifestor.remote.transport import DEFAULT_CERTS_DIR
 
@@ -37,6 +38,8 @@ def doctor(
     command that fixes each problem."""
     opts = _options(ctx)
     wanted = _platforms([platforms]) if platforms else ()
+    for platform in wanted:
+        validate_platform(platform)
     facts = HostFacts(
         binfmt_dir=binfmt_dir,
         docker_config=opts.config_dir,

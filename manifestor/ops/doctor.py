@@ -101,12 +101,14 @@ class DoctorReport:
     credentials: tuple[CredentialSource, ...] = ()
     cert_dirs: tuple[CertDir, ...] = ()
     problems: tuple[Problem, ...] = ()
+    facts: HostFacts = field(default_factory=HostFacts, repr=False, compare=False)
 
     def support(self, platform: Platform) -> PlatformSupport:
+        """How `platform` runs here (also one that was not asked about)."""
         for known in self.platforms:
             if platforms_match(known.platform, platform):
                 return known
-        raise KeyError(str(platform))
+        return _support(platform, self.native, self.binfmt, self.facts)
 
     @property
     def builder(self) -> BuilderStatus | None:
@@ -206,6 +208,7 @@ def run_doctor(
         credentials,
         _cert_dirs(facts),
         tuple(_unique(problems)),
+        facts,
     )
 
 
