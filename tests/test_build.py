@@ -4,6 +4,7 @@ platforms. Each test checks what ended up in the registry, not what manifestor s
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from buildhelpers import (
     require_build_host,
     write_context,
 )
+from clihelpers import DIGEST, Cli, CliResult, assert_one_line_error
 from rig.images import RigClient
 from rig.registry import RegistryProcess
 
@@ -150,3 +152,102 @@ def test_platform_without_handler_fails_before_building_naming_the_fix(
     assert "update-binfmts --enable qemu-arm" in message
     assert "linux/amd64" not in message
     assert events == []
+
+
+# -- the command line ------------------------------------------------------------------
+
+
+def _cli_build(cli: Cli, *args: str) -> CliResult:
+    return cli.run("build", *args, timeout=300)
+
+
+@pytest.fixture
+def cli_store(store: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("MANIFESTOR_BUILD_STORE", str(store))
+    return store
+
+
+def test_cli_build_publishes_proves_and_reruns_unchanged(
+    cli: Cli, registry_plain: RegistryProcess, base: str, cli_store: Path, tmp_path: Path
+) -> None:
+    context = write_context(tmp_path / "ctx", base, "RUN uname -m > /arch.txt")
+    target = f"{registry_plain.host}/build/cli:1.0"
+    digest_file = tmp_path / "digest"
+    args = (target, str(context), "--platforms", ",".join(UNAME), "--timestamp", "0")
+    first = _cli_build(cli, *args, "--tag", "latest", "--digest-file", str(digest_file))
+    assert first.returncode == 0, str(first)
+    digest = first.stdout_lines[-1]
+    assert DIGEST.match(digest) and digest_file.read_text() == digest + "\n"
+    for platform in UNAME:
+        assert f"building {platform} (log: " in first.stderr
+        assert re.search(rf"^built {re.escape(platform)} in \d+\.\ds$", first.stderr, re.M)
+    with RigClient(registry_plain) as rig:
+        assert rig.list_tags("build/cli") == ["1.0", "latest"]
+    proof = cli.ok("verify", target, "--platforms", ",".join(UNAME))
+    assert "verified: ok" in proof.stdout
+    again = _cli_build(cli, *args, "--tag", "latest", "--json")
+    assert again.returncode == 0, str(again)
+    summary = again.json()
+    assert summary["digest"] == digest and summary["unchanged"] is True
+    assert [p["platform"] for p in summary["platforms"]] == list(UNAME)
+    assert f"unchanged: {target}" in again.stderr
+
+
+def test_cli_build_failure_is_one_error_line_naming_the_kept_log(
+    cli: Cli, registry_plain: RegistryProcess, base: str, cli_store: Path, tmp_path: Path
+) -> None:
+    context = write_context(
+        tmp_path / "ctx", base, "RUN echo arm64 says no; test $(uname -m) != aarch64"
+    )
+    target = f"{registry_plain.host}/build/cli-broken:1"
+    result = _cli_build(cli, target, str(context), "--platforms", ",".join(UNAME), "-q")
+    message = assert_one_line_error(
+        result, 1, "building linux/arm64/v8 failed", "nothing was published"
+    )
+    log = Path(re.search(r"log kept in (\S+?);", message).group(1))  # type: ignore[union-attr]
+    assert log.is_file() and "arm64 says no" in log.read_text()
+    assert "arm64 says no" in message
+    with RigClient(registry_plain) as rig:
+        assert rig.list_tags("build/cli-broken") == []
+
+
+def test_cli_build_dry_run_builds_but_writes_nothing(
+    cli: Cli, registry_plain: RegistryProcess, base: str, cli_store: Path, tmp_path: Path
+) -> None:
+    context = write_context(tmp_path / "ctx", base)
+    target = f"{registry_plain.host}/build/cli-dry:1"
+    result = _cli_build(
+        cli, target, str(context), "--platforms", "linux/amd64,linux/arm/v7", "--dry-run"
+    )
+    assert result.returncode == 0, str(result)
+    listed = result.json()
+    assert [m["platform"]["architecture"] for m in listed["manifests"]] == ["amd64", "arm"]
+    assert f"plan: put    {target}" in result.stderr
+    with RigClient(registry_plain) as rig:
+        assert rig.list_tags("build/cli-dry") == []
+
+
+def test_cli_build_usage_and_builder_errors(
+    cli: Cli, registry_plain: RegistryProcess, tmp_path: Path
+) -> None:
+    context = write_context(tmp_path / "ctx", "scratch")
+    target = f"{registry_plain.host}/build/cli-usage:1"
+    assert_one_line_error(_cli_build(cli, target, str(context)), 2, "--platforms")
+    assert_one_line_error(
+        _cli_build(
+            cli, target, str(context), "--platforms", "linux/amd64", "--build-arg", "NOEQUALS"
+        ),
+        2,
+        "--build-arg wants KEY=VALUE",
+    )
+    assert_one_line_error(
+        _cli_build(cli, target, str(tmp_path / "nowhere"), "--platforms", "linux/amd64"),
+        2,
+        "is not a directory",
+    )
+    # No daemon here: docker cannot build, and that is said before anything runs.
+    assert_one_line_error(
+        _cli_build(cli, target, str(context), "--platforms", "linux/amd64", "--builder", "docker"),
+        1,
+        "no builder can build here: docker:",
+    )

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
 from manifestor.errors import (
     BuildFailedError,
@@ -236,18 +236,31 @@ def _run_build(builder: Builder, request: BuildRequest, iidfile: Path, log: Path
             image_id = iidfile.read_text(encoding="utf-8").strip()
         except OSError:
             return f"{builder.name} wrote no image ID"
+        # Writing to a directory needs no credentials, but buildah stats the auth file
+        # that DOCKER_CONFIG names and fails when it is absent: leave it out here.
+        local = {k: v for k, v in os.environ.items() if k not in _AUTH_VARIABLES}
         try:
-            return _step(builder.export_command(image_id, request.output), out, "export")
+            return _step(builder.export_command(image_id, request.output), out, "export", local)
         finally:
-            _step(builder.remove_command(image_id), out, "cleanup")
+            _remove_image(builder.remove_command(image_id), out, local)
 
 
-def _step(command: list[str], out, what: str) -> str | None:  # type: ignore[no-untyped-def]
+_AUTH_VARIABLES = ("DOCKER_CONFIG", "REGISTRY_AUTH_FILE")
+
+
+def _step(
+    command: list[str], out: IO[str], what: str, env: Mapping[str, str] | None = None
+) -> str | None:
     out.write("$ " + " ".join(command) + "\n")
     out.flush()
     try:
         done = subprocess.run(
-            command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=None if env is None else dict(env),
+            check=False,
         )
     except OSError as exc:
         out.write(f"{exc}\n")
@@ -255,6 +268,20 @@ def _step(command: list[str], out, what: str) -> str | None:  # type: ignore[no-
     if done.returncode != 0:
         return f"{what} exited with status {done.returncode}"
     return None
+
+
+def _remove_image(command: list[str], out: IO[str], env: Mapping[str, str]) -> None:
+    """Remove the built image from the builder's store; logged only when that fails, so
+    a failed build's log still ends with the failure."""
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=dict(env)
+        )
+    except OSError as exc:
+        out.write(f"$ {' '.join(command)}\n{exc}\n")
+        return
+    if done.returncode != 0:
+        out.write(f"$ {' '.join(command)}\n{done.stdout}{done.stderr}")
 
 
 def _keep_only(work: Path, logs: Sequence[Path]) -> None:
