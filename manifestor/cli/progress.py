@@ -45,12 +45,24 @@ def terminal_progress(enabled: bool) -> Iterator[Progress | None]:
         TransferSpeedColumn,
     )
     from rich.progress import Progress as Bars
+    from rich.text import Text
+
+    class _Bytes(DownloadColumn):
+        # A task without a total is a platform being built: its elapsed time, not bytes.
+        def render(self, task):  # type: ignore[no-untyped-def]
+            if task.total is None:
+                return Text(f"{task.elapsed or 0:.0f}s", style="progress.elapsed")
+            return super().render(task)
+
+    class _Speed(TransferSpeedColumn):
+        def render(self, task):  # type: ignore[no-untyped-def]
+            return Text("") if task.total is None else super().render(task)
 
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
+        _Bytes(),
+        _Speed(),
     )
     with Bars(*columns, console=Console(stderr=True), transient=True) as bars:
         yield _RichProgress(bars)
