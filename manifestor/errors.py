@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 
 def quote(text: str) -> str:
@@ -165,3 +166,16 @@ class TagMovedError(ManifestorError):
 
 class ReadBackError(ManifestorError):
     """After a push, the tag does not resolve to the list that was pushed."""
+
+
+class CannotBuildError(ManifestorError):
+    """A platform this host cannot build, or no builder that can build here; the message
+    names the command that fixes it."""
+
+
+class BuildFailedError(ManifestorError):
+    """A platform's build failed and nothing was published; `logs` are the kept logs."""
+
+    def __init__(self, message: str, logs: tuple[Path, ...] = ()) -> None:
+        super().__init__(message)
+        self.logs = logs

@@ -26,7 +26,19 @@ except ImportError:  # pragma: no cover - depends on the installed typer
     from click import exceptions as _click_errors  # type: ignore[no-redef,import-not-found,unused-ignore]
 
 from manifestor import __version__
-from manifestor.cli import annotate, create, inspect, login, ls, output, push, rm, verify
+from manifestor.cli import (
+    annotate,
+    build,
+    create,
+    doctor,
+    inspect,
+    login,
+    ls,
+    output,
+    push,
+    rm,
+    verify,
+)
 from manifestor.cli.options import GlobalOptions
 from manifestor.errors import ManifestorError
 
@@ -95,6 +107,8 @@ app.command()(verify.verify)
 app.command()(login.login)
 app.command()(login.logout)
 app.command()(ls.ls)
+app.command()(doctor.doctor)
+app.command()(build.build)
 
 
 def main() -> None:

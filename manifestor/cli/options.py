@@ -31,6 +31,34 @@ FormatOption = Annotated[
     ),
 ]
 
+# Publishing options shared by the one-shot `push` and `build`.
+TagOption = Annotated[
+    list[str] | None,
+    typer.Option("--tag", help="Also push the list under this tag (repeatable)."),
+]
+AnnotationOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--annotation", help="Index annotation KEY=VALUE (repeatable; makes an OCI index)."
+    ),
+]
+DryRunOption = Annotated[
+    bool,
+    typer.Option("--dry-run", help="Print the list and the planned requests; write nothing."),
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the digest.")]
+DigestFileOption = Annotated[
+    Path | None, typer.Option("--digest-file", help="Also write the digest to this file.")
+]
+UpsertOption = Annotated[
+    bool,
+    typer.Option(
+        "--upsert",
+        help="Keep the entries already on the target tag and replace only those whose "
+        "platform a source provides (safe against concurrent per-arch jobs).",
+    ),
+]
+
 
 @dataclass
 class GlobalOptions:

@@ -91,12 +91,19 @@ def progress(enabled: bool) -> Iterator[Progress | None]:
     from rich.console import Console  # imported only when a terminal shows bars
     from rich.progress import BarColumn, DownloadColumn, TextColumn, TransferSpeedColumn
     from rich.progress import Progress as Bars
+    from rich.text import Text
 
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-    )
+    class _Bytes(DownloadColumn):
+        # A task without a total is a platform being built: its elapsed time, not bytes.
+        def render(self, task):  # type: ignore[no-untyped-def]
+            if task.total is None:
+                return Text(f"{task.elapsed or 0:.0f}s", style="progress.elapsed")
+            return super().render(task)
+
+    class _Speed(TransferSpeedColumn):
+        def render(self, task):  # type: ignore[no-untyped-def]
+            return Text("") if task.total is None else super().render(task)
+
+    columns = (TextColumn("{task.description}"), BarColumn(), _Bytes(), _Speed())
     with Bars(*columns, console=Console(stderr=True), transient=True) as bars:
         yield _RichProgress(bars)

@@ -173,7 +173,7 @@ def push(
             else:
                 results = publish_releases(client, releases, options, notify=note, progress=bars)
     if results:
-        _print_digests(results, digest_file)
+        print_digests(results, digest_file)
 
 
 def _show_plan(plan: ReleasePlan) -> None:
@@ -184,19 +184,21 @@ def _show_plan(plan: ReleasePlan) -> None:
         output.note(f"plan: {step}")
 
 
-def _print_digests(results: list[PushResult], digest_file: Path | None) -> None:
+def print_digests(results: list[PushResult], digest_file: Path | None) -> None:
     """The digest last on stdout (`DIGEST TARGET` per release when there are several)."""
     text = "".join(
         f"{r.digest}\n" if len(results) == 1 else f"{r.digest} {r.target}\n" for r in results
     )
     output.result(text)
     if digest_file is not None:
-        try:
-            digest_file.write_text(text)
-        except OSError as exc:
-            raise ManifestorError(
-                f"cannot write --digest-file {digest_file}: {exc.strerror}"
-            ) from None
+        write_digest_file(digest_file, text)
+
+
+def write_digest_file(digest_file: Path, text: str) -> None:
+    try:
+        digest_file.write_text(text)
+    except OSError as exc:
+        raise ManifestorError(f"cannot write --digest-file {digest_file}: {exc.strerror}") from None
 
 
 def _releases(

@@ -1,0 +1,1 @@
+"""This machine: binfmt_misc, image builders."""

@@ -519,3 +519,83 @@ def login_credentials(
     if not username or not password:
         return None
     return username, password
+
+
+@dataclass(frozen=True)
+class CredentialSource:
+    """Where one registry's credentials come from — a variable, a file, a helper — never
+    the credentials themselves. `helper` names the docker-credential-* program, if any."""
+
+    registry: str
+    source: str
+    helper: str | None = None
+    used_by: str = "manifestor"
+
+
+def credential_sources(
+    config_dir: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> list[CredentialSource]:
+    """Every configured registry and where `Keychain` would take its credentials from, in
+    its order (MANIFESTOR_USERNAME, DOCKER_AUTH_CONFIG, credHelpers, credsStore, auths),
+    then the auth files buildah and podman read for base images. No helper is run.
+    A malformed config raises CredentialsError, as resolving would."""
+    env = os.environ if environ is None else environ
+    sources: list[CredentialSource] = []
+    if env.get("MANIFESTOR_USERNAME"):
+        scope = env.get("MANIFESTOR_REGISTRY") or "every registry"
+        sources.append(CredentialSource(scope, "MANIFESTOR_USERNAME / MANIFESTOR_PASSWORD"))
+    from_env = _parse_env_auths(env.get(_AUTH_CONFIG_VARIABLE, ""))
+    sources += [CredentialSource(key, _AUTH_CONFIG_VARIABLE) for key in from_env]
+    directory = docker_config_dir(env) if config_dir is None else Path(config_dir)
+    config_file = directory / "config.json"
+    config = _read_config_file(config_file)
+    for key in dict.fromkeys([*config.cred_helpers, *config.auths]):
+        if key in from_env:
+            continue
+        helper = config.helper_for(credential_key(key))
+        if helper:
+            where = f"{_HELPER_PREFIX}{helper} ({config_file})"
+            sources.append(CredentialSource(key, where, helper))
+        else:
+            fields = _stored_fields(config.auths.get(key))
+            sources.append(CredentialSource(key, f"{config_file} auths ({fields})"))
+    if config.creds_store:
+        where = f"{_HELPER_PREFIX}{config.creds_store} ({config_file})"
+        sources.append(CredentialSource("any other registry", where, config.creds_store))
+    return sources + _containers_sources(env)
+
+
+def _stored_fields(credential: Credential | None) -> str:
+    if credential is None:
+        return "empty entry"
+    names = [
+        label
+        for label, present in (
+            (
+                "username/password",
+                credential.username is not None and credential.password is not None,
+            ),
+            ("identity token", credential.identity_token is not None),
+            ("registry token", credential.registry_token is not None),
+        )
+        if present
+    ]
+    return ", ".join(names) or "empty entry"
+
+
+def _containers_sources(environ: Mapping[str, str]) -> list[CredentialSource]:
+    out = []
+    for path in containers_auth_files(environ):
+        if not path.is_file():
+            continue
+        try:
+            config = _read_config_file(path)
+        except CredentialsError:
+            continue  # not ours to read; buildah reports it when it uses the file
+        out += [
+            CredentialSource(
+                key, str(path), used_by="manifestor (after the docker config), buildah/podman"
+            )
+            for key in config.auths
+        ]
+    return out

@@ -1,0 +1,1 @@
+"""Workflows over the model, the registry and this machine: doctor, build."""
