@@ -72,7 +72,7 @@ class MalformedResponseError(TransportError):
     that cannot be what the protocol says it is."""
 
 
-class SourceContentError(ManifestorError):
+class SourceContentError(DigestMismatchError):
     """A blob being copied does not match its descriptor (size or digest): the source is
     to blame, and nothing was written from it."""
 

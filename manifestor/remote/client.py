@@ -404,7 +404,10 @@ class RegistryClient:
         return _closing(
             response,
             verified_chunks(
-                response.iter_content(1 << 20), digest, size, f"source blob {digest} of {repo}"
+                response.iter_content(1 << 20),
+                digest,
+                size,
+                f"source blob {digest} of {repo.domain}/{repo.path}",
             ),
         )
 
