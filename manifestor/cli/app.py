@@ -51,6 +51,7 @@ from manifestor.ops.publish import PushResult, plan_steps
 from manifestor.ops.release import ReleaseOptions, plan_release, prepare_release, publish_prepared
 from manifestor.ops.verify import VerifyReport, verify_list
 from manifestor.remote.client import RegistryClient
+from manifestor.remote.transport import Deadline, parse_timeout
 
 # click >= 8.2 signals "no arguments: show the help" with this usage error.
 _NO_ARGS_IS_HELP: type[Exception] | tuple[()] = getattr(_click_errors, "NoArgsIsHelpError", ())
@@ -83,6 +84,7 @@ class GlobalOptions:
     config_dir: Path | None = None
     certs_dir: Path | None = None
     debug: bool = False
+    deadline: Deadline | None = None
 
     def store(self) -> ManifestStore:
         return ManifestStore(self.config_dir)
@@ -106,7 +108,9 @@ class GlobalOptions:
         keychain = Keychain(
             self.config_dir, username=username, password=password, explicit_for=registry
         )
-        return RegistryClient(keychain=keychain, insecure=insecure, certs_dir=self.certs_dir)
+        return RegistryClient(
+            keychain=keychain, insecure=insecure, certs_dir=self.certs_dir, deadline=self.deadline
+        )
 
 
 def _version(value: bool) -> None:
@@ -133,6 +137,14 @@ def main_options(
     debug: Annotated[
         bool, typer.Option("--debug", help="Trace HTTP requests on stderr (secrets redacted).")
     ] = False,
+    timeout: Annotated[
+        str | None,
+        typer.Option(
+            "--timeout",
+            envvar="MANIFESTOR_TIMEOUT",
+            help="Time limit for the whole run: seconds, or 90s, 15m, 2h (default: none).",
+        ),
+    ] = None,
     version: Annotated[
         bool | None,
         typer.Option(
@@ -140,7 +152,8 @@ def main_options(
         ),
     ] = None,
 ) -> None:
-    ctx.obj = GlobalOptions(config_dir=config, certs_dir=certs_dir, debug=debug)
+    deadline = parse_timeout(timeout, "--timeout (MANIFESTOR_TIMEOUT)") if timeout else None
+    ctx.obj = GlobalOptions(config_dir=config, certs_dir=certs_dir, debug=debug, deadline=deadline)
     if debug:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))

@@ -327,7 +327,11 @@ class _ContextAdapter(_WatchedAdapter):
 
 def redact_url(url: str) -> str:
     """Query values may carry upload state or signatures; keep only harmless ones."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # malformed (a header a registry sent): show no query at all
+        head, sep, _ = url.partition("?")
+        return head + ("?REDACTED" if sep else "")
     if not parts.query:
         return url
     query = [
@@ -379,11 +383,7 @@ def join_url(base: str, reference: str, what: str) -> str:
 
 
 def _quoted_url(url: str) -> str:
-    try:
-        shown = redact_url(url)
-    except ValueError:
-        shown = url.split("?", 1)[0]
-    return repr(shown[:200])
+    return repr(redact_url(url)[:200])
 
 
 _DELTA_SECONDS = re.compile(r"[0-9]+")
@@ -772,6 +772,12 @@ class Transport:
             if isinstance(exc, urllib3.exceptions.HTTPError):
                 raise requests.exceptions.ConnectionError(exc) from exc
             raise
+        except ValueError as exc:
+            # requests parses a redirect's Location even when not following it.
+            raise MalformedResponseError(
+                f"{urlsplit(url).netloc} sent a malformed answer to {method} {redact_url(url)}"
+                f" ({str(exc)[:100]}); a redirect Location that is not a valid URL?"
+            ) from None
         finally:
             if not keep_open:
                 exchange.stop()
