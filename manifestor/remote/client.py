@@ -477,7 +477,7 @@ class RegistryClient:
                     return
                 raise problem
             log.debug("upload of %s failed (%s); trying the upload again", digest, problem)
-            self.transport._sleep(delay)
+            self.transport.sleep(delay)
 
     def _upload_once(self, repo: Reference, digest: str, body: BodySource) -> None:
         scopes = [repository_scope(repo.path, "pull", "push")]

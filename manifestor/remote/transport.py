@@ -564,9 +564,10 @@ class Transport:
         else:
             limit = self.retry.request_limit + (size or 0) / MIN_RATE
         started = time.monotonic()
+        attempts_allowed = self.retry.attempts if retry else 1
         retrying = Retrying(
-            stop=stop_after_attempt(self.retry.attempts if retry else 1),
-            wait=lambda state: self._wait(state, method, url, started),
+            stop=stop_after_attempt(attempts_allowed),
+            wait=lambda state: self._wait(state, method, url, started, attempts_allowed),
             retry=retry_if_exception(_is_retryable),
             sleep=self._sleep,
             reraise=True,
@@ -609,7 +610,15 @@ class Transport:
         """Seconds left of the run's deadline (None: no deadline)."""
         return None if self.deadline is None else self.deadline.remaining()
 
-    def _wait(self, state: RetryCallState, method: str, url: str, started: float) -> float:
+    def sleep(self, seconds: float) -> None:
+        """Wait between attempts (a test may record instead of sleeping)."""
+        self._sleep(seconds)
+
+    def _wait(
+        self, state: RetryCallState, method: str, url: str, started: float, allowed: int
+    ) -> float:
+        if state.attempt_number >= allowed:
+            return 0.0  # no next attempt: the last answer is what the caller gets
         exc = state.outcome.exception() if state.outcome else None
         budget_left = self.retry.budget - (time.monotonic() - started)
         run_left = self.remaining()
