@@ -151,3 +151,18 @@ def test_kill_at_random_moments_never_loses_the_list(config_dir, mode):
         assert found in (OLD, NEW)
         seen.add(found)
     assert seen, "no run observed"
+
+
+def test_what_a_killed_swap_left_behind_is_removed_once_stale(config_dir):
+    child = _child(config_dir, "after-swap", "exchange")
+    child.communicate(timeout=60)
+    tmp = config_dir / "manifests" / TMP_DIR
+    [left] = [p for p in tmp.iterdir() if p.name.startswith("save-")]  # the old list
+    store = ManifestStore(config_dir)
+    store.recover()
+    assert left.exists()  # it may still be a live run's
+    old = time.time() - 7200
+    os.utime(left, (old, old))
+    store.recover()
+    assert not left.exists()
+    assert _stored(config_dir) == NEW

@@ -21,6 +21,7 @@ import shutil
 import stat
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -71,6 +72,7 @@ _SPACE = re.compile(r"[ \t\n\r]*")
 _SWAP_PREFIX = "swap-"
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
+_STALE_AFTER = 3600.0
 _NO_EXCHANGE = {errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM}
 
 
@@ -387,12 +389,14 @@ class ManifestStore:
         locked by another process is in progress and left alone."""
         tmp_root = self.root / TMP_DIR
         try:
-            journal = [n for n in os.listdir(tmp_root) if n.startswith(_SWAP_PREFIX)]
+            names = os.listdir(tmp_root)
         except OSError:
             return
-        for name in journal:
-            if name.endswith(".list"):
+        for name in names:
+            if name.startswith(_SWAP_PREFIX) and name.endswith(".list"):
                 self._recover_swap(tmp_root, name[: -len(".list")])
+            elif name.startswith(("save-", "rm-", "entry-")):
+                _remove_if_stale(tmp_root / name)
 
     def _recover_swap(self, tmp_root: Path, key: str) -> None:
         record = tmp_root / f"{key}.list"
@@ -494,6 +498,20 @@ class ManifestStore:
             except OSError as exc:
                 problems.append((filename, f"cannot read: {exc.strerror}"))
         return files, problems
+
+
+def _remove_if_stale(path: Path) -> None:
+    """What a killed run left in TMP_DIR (a staged list, an old one swapped out, a removed
+    one): thrown away once it is an hour old, when no live run can still be using it."""
+    try:
+        if time.time() - os.lstat(path).st_mtime < _STALE_AFTER:
+            return
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 def _lock_name(dir_name: str) -> str:
