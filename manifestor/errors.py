@@ -76,6 +76,26 @@ class CancelledError(ManifestorError):
     exit_code = 130
 
 
+class DeadlineError(TransportError):
+    """A time limit ran out: one request's total limit, the retry budget, or the run's
+    --timeout; also a Retry-After longer than the time left."""
+
+
+class MalformedResponseError(TransportError):
+    """A registry or token server sent something malformed: a header, a URL or a body
+    that cannot be what the protocol says it is."""
+
+
+class SourceContentError(DigestMismatchError):
+    """A blob being copied does not match its descriptor (size or digest): the source is
+    to blame, and nothing was written from it."""
+
+
+class ArchiveError(UsageError):
+    """An image archive or layout on disk is unreadable: truncated, corrupt, a member whose
+    path escapes, or a size out of bounds."""
+
+
 @dataclass(frozen=True)
 class RegistryErrorDetail:
     """One entry of a registry's `{"errors": [...]}` body."""
@@ -126,6 +146,10 @@ class ManifestInvalidError(RegistryError):
 
 class TooManyRequestsError(RegistryError):
     """429 / TOOMANYREQUESTS after the retries ran out."""
+
+
+class UnavailableError(RegistryError):
+    """408, 5xx: the registry kept failing through every retry."""
 
 
 class StoreError(ManifestorError):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from rig.images import make_image
 
-from manifestor.errors import ManifestFormatError, UsageError
+from manifestor.errors import SourceContentError, UsageError
 from manifestor.local.layout import OCI_LAYER_TAR, open_local_images
 from manifestor.model.platform import Platform
 
@@ -109,7 +109,7 @@ def test_a_corrupted_blob_fails_when_its_stream_ends(tmp_path):
     layer = image.manifest.layers[0]
     path = tmp_path / "layout" / "blobs" / "sha256" / layer.digest.split(":")[1]
     path.write_bytes(path.read_bytes()[:-1] + b"X")
-    with pytest.raises(ManifestFormatError, match="does not match"):
+    with pytest.raises(SourceContentError, match="hashes to"):
         b"".join(image.blobs.body(layer.digest, layer.size).open())
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import manifestor.local.store as store_module
 from manifestor.errors import (
     CorruptListError,
     EntryNotFoundError,
@@ -514,6 +515,8 @@ def test_failed_rename_leaves_the_previous_list_and_no_leftovers(
     store.save(LIST, [AMD64, ARM64], replace=False)
     before = snapshot(store.root / LIST_DIR)
     real_rename = os.rename
+    # The two-rename fallback, as on a system without renameat2(RENAME_EXCHANGE).
+    monkeypatch.setattr(store_module, "_renameat2", None)
 
     def failing_rename(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
         if Path(src).name.startswith("save-"):

@@ -81,6 +81,14 @@ def main_options(
     debug: Annotated[
         bool, typer.Option("--debug", help="Trace HTTP requests on stderr (secrets redacted).")
     ] = False,
+    timeout: Annotated[
+        str | None,
+        typer.Option(
+            "--timeout",
+            envvar="MANIFESTOR_TIMEOUT",
+            help="Time limit for the whole run: seconds, or 90s, 15m, 2h (default: none).",
+        ),
+    ] = None,
     version: Annotated[
         bool | None,
         typer.Option(
@@ -88,7 +96,12 @@ def main_options(
         ),
     ] = None,
 ) -> None:
-    ctx.obj = GlobalOptions(config_dir=config, certs_dir=certs_dir, debug=debug)
+    deadline = None
+    if timeout:
+        from manifestor.remote.transport import parse_timeout
+
+        deadline = parse_timeout(timeout, "--timeout (MANIFESTOR_TIMEOUT)")
+    ctx.obj = GlobalOptions(config_dir=config, certs_dir=certs_dir, debug=debug, deadline=deadline)
     if debug:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from manifestor.model.entries import ListFormat
     from manifestor.model.platform import Platform
     from manifestor.remote.client import RegistryClient
+    from manifestor.remote.transport import Deadline
 
 InsecureOption = Annotated[
     bool,
@@ -65,6 +66,7 @@ class GlobalOptions:
     config_dir: Path | None = None
     certs_dir: Path | None = None
     debug: bool = False
+    deadline: Deadline | None = None  # --timeout: the whole run's time limit
 
     def store(self) -> ManifestStore:
         from manifestor.local.store import ManifestStore
@@ -89,6 +91,7 @@ class GlobalOptions:
             insecure=insecure,
             certs_dir=self.certs_dir,
             cache=ContentCache.from_environment(),
+            deadline=self.deadline,
         )
 
 

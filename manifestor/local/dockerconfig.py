@@ -97,6 +97,8 @@ def _read(path: Path) -> dict[str, Any]:
         return {}
     except OSError as exc:
         raise CredentialsError(f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise CredentialsError(f"{path} is not UTF-8 text; fix it first") from None
     if not text.strip():
         return {}
     try:
@@ -105,6 +107,8 @@ def _read(path: Path) -> dict[str, Any]:
         raise CredentialsError(
             f"{path} is not valid JSON (line {exc.lineno}); fix it first"
         ) from None
+    except (ValueError, RecursionError):
+        raise CredentialsError(f"{path} is not valid JSON; fix it first") from None
     if not isinstance(config, dict) or not isinstance(config.get("auths", {}), dict):
         raise CredentialsError(f"{path} is not a Docker config object; fix it first")
     return config

@@ -309,6 +309,8 @@ def _read_config_file(path: Path) -> _DockerConfig:
         raise CredentialsError(
             f"{path}: invalid JSON at line {err.lineno} column {err.colno}: {err.msg}"
         ) from None
+    except (ValueError, RecursionError):  # a number too long to convert, nesting too deep
+        raise CredentialsError(f"{path}: invalid JSON") from None
     return _parse_config(document, str(path))
 
 
@@ -368,7 +370,8 @@ def _parse_auth_entry(entry: object, origin: str, where: str) -> Credential:
 def _decode_auth(encoded: str, origin: str, where: str) -> tuple[str, str | None]:
     try:
         decoded = base64.b64decode(encoded, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, ValueError):
+        # ValueError: non-ASCII characters, which b64decode refuses before decoding.
         raise CredentialsError(f"{origin}: {where} is not base64 of UTF-8 text") from None
     username, colon, password = decoded.partition(":")  # passwords may contain ':'
     if not colon or not username:
@@ -387,6 +390,8 @@ def _parse_env_auths(value: str) -> Mapping[str, Credential]:
         raise CredentialsError(
             f"{_AUTH_CONFIG_VARIABLE}: invalid JSON at column {err.colno}: {err.msg}"
         ) from None
+    except (ValueError, RecursionError):
+        raise CredentialsError(f"{_AUTH_CONFIG_VARIABLE}: invalid JSON") from None
     if not isinstance(document, dict):
         raise CredentialsError(f"{_AUTH_CONFIG_VARIABLE}: expected a JSON object")
     raw_auths = _object_or_empty(document.get("auths"), _AUTH_CONFIG_VARIABLE, "auths")
@@ -468,8 +473,8 @@ def _first_line(stream: bytes) -> str:
 
 def _parse_helper_output(stdout: bytes, program: str) -> Credential | None:
     try:
-        document = json.loads(stdout)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        document = json.loads(stdout.decode("utf-8"))
+    except (ValueError, RecursionError):  # also UnicodeDecodeError
         document = None
     if not isinstance(document, dict):
         raise CredentialsError(f"{program} get printed something other than a JSON object")

@@ -2,27 +2,34 @@
 tarballs (what `buildx build --output type=oci` and `docker save` write).
 
 Blobs are opened lazily and streamed from the directory or the tarball for every upload
-attempt, so a large layer never has to fit in memory."""
+attempt, so a large layer never has to fit in memory. Everything read here is checked as
+it comes in from outside: JSON types and sizes, member paths that would escape, archives
+that end early, blobs whose size or digest differs from their descriptor."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import lzma
 import tarfile
+import zlib
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Protocol
 
-from manifestor.errors import ManifestFormatError, UsageError
+from manifestor.errors import ArchiveError, ManifestFormatError, UsageError
 from manifestor.model.body import BodySource
 from manifestor.model.oci import (
     LIST_MEDIA_TYPES,
     OCI_MANIFEST,
     Descriptor,
     Manifest,
+    load_json,
     parse_manifest,
     sha256_digest,
+    verified_chunks,
     verify_digest,
 )
 from manifestor.model.platform import Platform
@@ -32,7 +39,21 @@ OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
 # Configs and index files are small JSON; refuse absurd sizes rather than read them.
 MAX_JSON_BYTES = 8 * 1024 * 1024
+# An image archive holds a few dozen members; a million is a hostile file.
+MAX_ARCHIVE_MEMBERS = 100_000
 _CHUNK = 1 << 20
+# What reading a broken tarball raises, by compression: truncated gzip is an EOFError.
+_ARCHIVE_FAILURES = (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError)
+
+
+@contextmanager
+def _reading(what: str) -> Iterator[None]:
+    """Reading an archive (or a layout file): a broken one becomes an ArchiveError."""
+    try:
+        yield
+    except _ARCHIVE_FAILURES as exc:
+        reason = "it ends early (truncated)" if isinstance(exc, EOFError) else str(exc)
+        raise ArchiveError(f"cannot read {what}: {reason[:200]}") from None
 
 
 class BlobReader(Protocol):
@@ -64,7 +85,9 @@ def open_local_images(path: str | Path) -> list[LocalImage]:
         if not (location / "index.json").is_file():
             raise UsageError(f"{location} is not an OCI image layout (no index.json)")
         blobs = _LayoutDir(location)
-        return _from_index(f"oci:{location}", blobs, blobs.read_file("index.json"))
+        with _reading(f"{location / 'index.json'}"):
+            index = blobs.read_file("index.json")
+        return _from_index(f"oci:{location}", blobs, index)
     if location.is_file():
         return _from_tarball(location)
     raise UsageError(f"no such OCI layout or image archive: {location}")
@@ -72,9 +95,12 @@ def open_local_images(path: str | Path) -> list[LocalImage]:
 
 def _from_index(label: str, blobs: BlobReader, index_bytes: bytes) -> list[LocalImage]:
     index = _json(index_bytes, f"{label} index.json")
+    entries = index.get("manifests")
+    if entries is not None and not isinstance(entries, list):
+        raise ManifestFormatError(f"{label} index.json: manifests must be a list")
     images: list[LocalImage] = []
-    for raw in index.get("manifests") or []:
-        descriptor = Descriptor.from_json(raw, f"{label} index.json entry")
+    for i, raw in enumerate(entries or []):
+        descriptor = Descriptor.from_json(raw, f"{label} index.json entry {i}")
         images.extend(_expand(label, blobs, descriptor, depth=0))
     if not images:
         raise UsageError(f"{label} holds no image manifests")
@@ -106,7 +132,7 @@ class _LayoutDir:
     def read_file(self, name: str) -> bytes:
         path = self.root / name
         if path.stat().st_size > MAX_JSON_BYTES:
-            raise ManifestFormatError(f"{path} is too large to be {name}")
+            raise ArchiveError(f"{path} is too large to be {name}")
         return path.read_bytes()
 
     def _path(self, digest: str) -> Path:
@@ -118,17 +144,25 @@ class _LayoutDir:
 
     def read(self, digest: str) -> bytes:
         path = self._path(digest)
-        if path.stat().st_size > MAX_JSON_BYTES:
-            raise ManifestFormatError(
-                f"blob {digest} in oci:{self.root} is too large to read whole"
-            )
-        data = path.read_bytes()
+        with _reading(f"blob {digest} in oci:{self.root}"):
+            if path.stat().st_size > MAX_JSON_BYTES:
+                raise ArchiveError(f"blob {digest} in oci:{self.root} is too large to read whole")
+            data = path.read_bytes()
         verify_digest(data, digest, f"blob {digest} in oci:{self.root}")
         return data
 
     def body(self, digest: str, size: int | None) -> BodySource:
         path = self._path(digest)
-        return BodySource(lambda: _hashing_chunks(path.open("rb"), digest), path.stat().st_size)
+        what = f"blob {digest} in oci:{self.root}"
+        with _reading(what):
+            actual = path.stat().st_size
+        _check_size(actual, size, what)
+
+        def chunks() -> Iterator[bytes]:
+            with _reading(what):
+                yield from verified_chunks(_file_chunks(path.open("rb")), digest, actual, what)
+
+        return BodySource(chunks, actual)
 
 
 class _TarBlobs:
@@ -152,33 +186,44 @@ class _TarBlobs:
 
     def body(self, digest: str, size: int | None) -> BodySource:
         name = self._member(digest)
+        what = f"blob {digest} in {self.label}"
+        with _reading(what), tarfile.open(self.archive, "r:*") as tar:
+            actual = tar.getmember(name).size
+        _check_size(actual, size, what)
 
         def chunks() -> Iterator[bytes]:
-            with tarfile.open(self.archive, "r:*") as tar:
+            with _reading(what), tarfile.open(self.archive, "r:*") as tar:
                 member = tar.extractfile(name)
                 if member is None:
-                    raise UsageError(f"{self.label}: {name} is not a file")
-                yield from _hashing_chunks(member, digest)
+                    raise ArchiveError(f"{self.label}: {name} is not a file")
+                yield from verified_chunks(_file_chunks(member), digest, actual, what)
 
-        return BodySource(chunks, size)
+        return BodySource(chunks, actual)
 
 
-def _hashing_chunks(stream: IO[bytes], digest: str) -> Iterator[bytes]:
-    """Stream a file, failing at the end if it does not hash to `digest`."""
-    hasher = hashlib.sha256()
+def _check_size(actual: int, stated: int | None, what: str) -> None:
+    if stated is not None and actual != stated:
+        raise ArchiveError(f"{what} is {actual} bytes, but its descriptor states {stated}")
+
+
+def _file_chunks(stream: IO[bytes]) -> Iterator[bytes]:
     with stream:
         while chunk := stream.read(_CHUNK):
-            hasher.update(chunk)
             yield chunk
-    if "sha256:" + hasher.hexdigest() != digest:
-        raise ManifestFormatError(f"local blob does not match its digest {digest}")
 
 
 def _from_tarball(archive: Path) -> list[LocalImage]:
     try:
         with tarfile.open(archive, "r:*") as tar:
-            names = {_clean(m.name): m.name for m in tar.getmembers() if m.isfile()}
-    except (tarfile.TarError, OSError) as exc:
+            names: dict[str, str] = {}
+            for count, member in enumerate(tar, 1):
+                if count > MAX_ARCHIVE_MEMBERS:
+                    raise ArchiveError(f"{archive} has more than {MAX_ARCHIVE_MEMBERS} members")
+                if member.isfile():
+                    names[_clean(member.name)] = member.name
+    except EOFError:
+        raise ArchiveError(f"{archive} is truncated: it ends before its last member") from None
+    except _ARCHIVE_FAILURES as exc:
         raise UsageError(f"{archive} is not a readable image archive ({exc})") from None
     if "index.json" in names and "oci-layout" in names:
         # An OCI archive, or a docker save from Docker 25+ (which is an OCI layout too).
@@ -202,19 +247,25 @@ def _from_docker_archive(archive: Path, names: Mapping[str, str]) -> list[LocalI
     """`docker save` (before Docker 25): configs and uncompressed layer tars; each image
     becomes an OCI manifest with uncompressed layers, so nothing is recompressed."""
     label = f"docker-archive:{archive}"
-    try:
-        entries = json.loads(_read_member(archive, names["manifest.json"]))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ManifestFormatError(f"{label}: manifest.json is not JSON") from None
+    entries = load_json(_read_member(archive, names["manifest.json"]), f"{label}: manifest.json")
     if not isinstance(entries, list) or not entries:
         raise ManifestFormatError(f"{label}: manifest.json lists no images")
     members: dict[str, str] = {}
     images = []
     for entry in entries:
-        try:
-            config_name, layer_names = _clean(entry["Config"]), [_clean(n) for n in entry["Layers"]]
-        except (KeyError, TypeError):
-            raise ManifestFormatError(f"{label}: malformed manifest.json entry") from None
+        config_name = entry.get("Config") if isinstance(entry, dict) else None
+        layer_list = entry.get("Layers") if isinstance(entry, dict) else None
+        tags = entry.get("RepoTags") if isinstance(entry, dict) else None
+        if (
+            not isinstance(config_name, str)
+            or not isinstance(layer_list, list)
+            or not all(isinstance(n, str) for n in layer_list)
+            or not (
+                tags is None or (isinstance(tags, list) and all(isinstance(t, str) for t in tags))
+            )
+        ):
+            raise ManifestFormatError(f"{label}: malformed manifest.json entry")
+        config_name, layer_names = _clean(config_name), [_clean(n) for n in layer_list]
         if config_name not in names:
             raise ManifestFormatError(f"{label}: missing image config {config_name}")
         config = _read_member(archive, names[config_name])
@@ -234,9 +285,7 @@ def _from_docker_archive(archive: Path, names: Mapping[str, str]) -> list[LocalI
             "layers": layers,
         }
         raw = json.dumps(body, separators=(",", ":")).encode()
-        images.append(
-            (parse_manifest(raw, OCI_MANIFEST, label), ", ".join(entry.get("RepoTags") or []))
-        )
+        images.append((parse_manifest(raw, OCI_MANIFEST, label), ", ".join(tags or [])))
     blobs = _TarBlobs(archive, members, label)
     return [
         LocalImage(f"{label}" + (f" ({tags})" if tags else ""), manifest, None, blobs)
@@ -246,29 +295,32 @@ def _from_docker_archive(archive: Path, names: Mapping[str, str]) -> list[LocalI
 
 def _clean(name: str) -> str:
     path = PurePosixPath(name)  # also turns "./blobs/x" into "blobs/x"
-    if path.is_absolute() or ".." in path.parts:
-        raise UsageError(f"refusing archive member with an unsafe path: {name}")
+    if not name or "\x00" in name or path.is_absolute() or ".." in path.parts:
+        raise ArchiveError(f"refusing archive member with an unsafe path: {name[:200]!r}")
     return str(path)
 
 
 def _read_member(archive: Path, name: str) -> bytes:
-    with tarfile.open(archive, "r:*") as tar:
+    with _reading(f"{archive}: {name}"), tarfile.open(archive, "r:*") as tar:
         member = tar.getmember(name)
         if member.size > MAX_JSON_BYTES:
-            raise ManifestFormatError(f"{archive}: {name} is too large to read whole")
+            raise ArchiveError(f"{archive}: {name} is too large to read whole")
         stream = tar.extractfile(member)
         if stream is None:
-            raise ManifestFormatError(f"{archive}: {name} is not a file")
-        return stream.read()
+            raise ArchiveError(f"{archive}: {name} is not a file")
+        data = stream.read()
+    if len(data) != member.size:
+        raise ArchiveError(f"{archive}: {name} is truncated")
+    return data
 
 
 def _hash_member(archive: Path, name: str) -> tuple[str, int]:
     hasher = hashlib.sha256()
     size = 0
-    with tarfile.open(archive, "r:*") as tar:
+    with _reading(f"{archive}: {name}"), tarfile.open(archive, "r:*") as tar:
         stream = tar.extractfile(name)
         if stream is None:
-            raise ManifestFormatError(f"{archive}: {name} is not a file")
+            raise ArchiveError(f"{archive}: {name} is not a file")
         while chunk := stream.read(_CHUNK):
             hasher.update(chunk)
             size += len(chunk)
@@ -276,10 +328,7 @@ def _hash_member(archive: Path, name: str) -> tuple[str, int]:
 
 
 def _json(data: bytes, what: str) -> dict[str, Any]:
-    try:
-        value = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ManifestFormatError(f"{what} is not JSON") from None
+    value = load_json(data, what)
     if not isinstance(value, dict):
         raise ManifestFormatError(f"{what} is not a JSON object")
     return value

@@ -1,11 +1,17 @@
 """The local list store, in docker's own layout (`<config dir>/manifests/<list>/<entry>`), so
 a list moves freely between `docker manifest` and manifestor. Unlike docker's store it keeps
-the user's entry order, replaces a whole list atomically and lets writers take a lock."""
+the user's entry order, replaces a whole list atomically and lets writers take a lock.
+
+A list is replaced by swapping directories with renameat2(RENAME_EXCHANGE), so there is
+no moment without it. Where the kernel or filesystem cannot, two renames are journalled
+and the next run that opens the store puts back what an interrupted one left."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import ctypes
+import errno
 import fcntl
 import hashlib
 import itertools
@@ -15,6 +21,8 @@ import re
 import shutil
 import stat
 import tempfile
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -68,6 +76,43 @@ _FILE_MODE = 0o644
 # Whitespace between JSON tokens, skipped when reading an entry's members.
 _SPACE = re.compile(r"[ \t\n\r]*")
 _scanstring: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
+# The fallback swap's journal in TMP_DIR: swap-<key>.list names the list directory,
+# swap-<key>.old is the old list while it is out of place.
+_SWAP_PREFIX = "swap-"
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+_STALE_AFTER = 3600.0
+_NO_EXCHANGE = {errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM}
+
+
+def _load_renameat2() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
+    try:
+        function = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # not glibc >= 2.28, or not Linux
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p]
+    function.argtypes += [ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
+
+
+_renameat2 = _load_renameat2()
+
+
+def exchange_paths(first: Path, second: Path) -> bool:
+    """Swap two existing paths in one atomic step. False when this system cannot (no
+    renameat2, or a filesystem without RENAME_EXCHANGE); other failures raise OSError."""
+    if _renameat2 is None:
+        return False
+    result = _renameat2(
+        _AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE
+    )
+    if result == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in _NO_EXCHANGE:
+        return False
+    raise OSError(code, os.strerror(code), str(second))
 
 
 @dataclass(frozen=True)
@@ -184,10 +229,13 @@ class ManifestStore:
     def __init__(self, config_dir: str | os.PathLike[str] | None = None) -> None:
         base = Path(config_dir) if config_dir is not None else docker_config_dir()
         self.root = base / MANIFESTS_DIR
+        self._held: set[str] = set()  # lock file names this store holds
+        self._held_lock = threading.Lock()
 
     def exists(self, list_ref: Reference) -> bool:
         """True if the list's directory exists, even empty (docker's rule). Raises StoreError
         if that directory holds another list whose name encodes the same."""
+        self.recover()
         list_dir = self._list_dir(list_ref)
         if not os.path.lexists(list_dir):
             return False
@@ -197,6 +245,7 @@ class ManifestStore:
         return True
 
     def get(self, list_ref: Reference) -> StoredList:
+        self.recover()
         list_dir = self._list_dir(list_ref)
         if not os.path.lexists(list_dir):
             raise ListNotFoundError(f"No such manifest list: {list_ref}")
@@ -225,6 +274,7 @@ class ManifestStore:
         )
 
     def get_entry(self, list_ref: Reference, image_ref: Reference) -> StoredEntry:
+        self.recover()
         list_dir = self._list_dir(list_ref)
         if not list_dir.is_dir():
             raise ListNotFoundError(f"No such manifest list: {list_ref}")
@@ -249,6 +299,7 @@ class ManifestStore:
     def save(self, list_ref: Reference, entries: Sequence[StoredEntry], *, replace: bool) -> None:
         """Write the whole list in the given order (each entry's own `order` is ignored);
         if any step fails the previous list, if any, is left as it was."""
+        self.recover()
         list_name = str(list_ref)
         files = _serialise_entries(list_name, entries)
         list_dir = self._list_dir(list_ref)
@@ -277,6 +328,7 @@ class ManifestStore:
 
     def update_entry(self, list_ref: Reference, entry: StoredEntry) -> None:
         """Rewrite one entry in place (temp file + rename), keeping its position."""
+        self.recover()
         list_dir = self._list_dir(list_ref)
         if not list_dir.is_dir():
             raise ListNotFoundError(f"No such manifest list: {list_ref}")
@@ -313,6 +365,7 @@ class ManifestStore:
 
     def remove(self, list_ref: Reference) -> None:
         """Delete a list, even one whose files are corrupt."""
+        self.recover()
         list_dir = self._list_dir(list_ref)
         if not os.path.lexists(list_dir):
             raise ListNotFoundError(f"No such manifest list: {list_ref}")
@@ -332,6 +385,7 @@ class ManifestStore:
 
     def summaries(self) -> list[ListSummary]:
         """Every list under the root, sorted by name; unreadable ones carry the reason."""
+        self.recover()
         try:
             children = sorted(os.listdir(self.root))
         except FileNotFoundError:
@@ -370,9 +424,7 @@ class ManifestStore:
         """Hold an exclusive lock for this list's directory name while the block runs.
 
         Not re-entrant: store methods never lock, so take it once around a read-modify-write."""
-        name = docker_store_name(str(list_ref)) + ".lock"
-        if len(name.encode()) > _MAX_NAME_BYTES:
-            name = hashlib.sha256(name.encode()).hexdigest() + ".lock"
+        name = _lock_name(docker_store_name(str(list_ref)))
         with self._lock_file(name, f"cannot lock manifest list {list_ref}"):
             yield
 
@@ -394,9 +446,64 @@ class ManifestStore:
             # Lock files are never deleted: unlinking one while another process waits on it
             # would let a third process lock a fresh file and run concurrently.
             fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
+            with self._held_lock:
+                self._held.add(name)
+            try:
+                yield
+            finally:
+                with self._held_lock:
+                    self._held.discard(name)
         finally:
             os.close(fd)
+
+    def recover(self) -> None:
+        """Finish what an interrupted fallback swap left: the old list is put back when
+        the new one never arrived, and thrown away when it did. A swap whose list is
+        locked by another process is in progress and left alone."""
+        tmp_root = self.root / TMP_DIR
+        try:
+            names = os.listdir(tmp_root)
+        except OSError:
+            return
+        for name in names:
+            if name.startswith(_SWAP_PREFIX) and name.endswith(".list"):
+                self._recover_swap(tmp_root, name[: -len(".list")])
+            elif name.startswith(("save-", "rm-", "entry-")):
+                _remove_if_stale(tmp_root / name)
+
+    def _recover_swap(self, tmp_root: Path, key: str) -> None:
+        record = tmp_root / f"{key}.list"
+        old = tmp_root / f"{key}.old"
+        try:
+            dir_name = record.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return
+        if not dir_name or "/" in dir_name or dir_name.startswith("."):
+            return
+        lock_name = _lock_name(dir_name)
+        with self._held_lock:
+            ours = lock_name in self._held
+        fd = None
+        try:
+            if not ours:
+                fd = os.open(self._private_dir(LOCK_DIR) / lock_name, os.O_RDWR | os.O_CREAT)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return  # its writer is alive and mid-swap
+            list_dir = self.root / dir_name
+            if os.path.lexists(old):
+                if os.path.lexists(list_dir):
+                    shutil.rmtree(old, ignore_errors=True)
+                else:
+                    os.rename(old, list_dir)
+                    _fsync_dir(self.root)
+            record.unlink(missing_ok=True)
+        except OSError as exc:
+            raise _os_error(f"cannot restore manifest list {dir_name}", exc) from None
+        finally:
+            if fd is not None:
+                os.close(fd)
 
     def _list_dir(self, list_ref: Reference) -> Path:
         return self.root / docker_store_name(str(list_ref))
@@ -417,17 +524,30 @@ class ManifestStore:
                         f"manifest list {list_ref} was created by another process meanwhile"
                     ) from None
                 raise
+        elif exchange_paths(staging, list_dir):
+            # One atomic step: staging now holds the old list, which the caller removes.
+            pass
         else:
-            # Two renames, not one atomic swap: for an instant the list is absent, but a
-            # reader never sees a mix of old and new entries.
-            old = tmp_root / f"old-{uuid.uuid4().hex}"
+            # Two renames: for an instant the list is out of place, so the journal says
+            # where it went, and `recover` puts it back if this run dies in between.
+            key = _SWAP_PREFIX + hashlib.sha256(list_dir.name.encode()).hexdigest()[:32]
+            record = tmp_root / f"{key}.list"
+            old = tmp_root / f"{key}.old"
+            if os.path.lexists(old):
+                shutil.rmtree(old)
+            record.unlink(missing_ok=True)
+            _write_new_file(record, list_dir.name.encode())
+            _fsync_dir(tmp_root)
             os.rename(list_dir, old)
             try:
                 os.rename(staging, list_dir)
             except OSError:
                 os.rename(old, list_dir)
+                record.unlink(missing_ok=True)
                 raise
+            _fsync_dir(self.root)
             shutil.rmtree(old, ignore_errors=True)
+            record.unlink(missing_ok=True)
         _fsync_dir(self.root)
 
     def _scan(self, list_dir: Path) -> tuple[list[_EntryFile], list[tuple[str, str]]]:
@@ -451,6 +571,27 @@ class ManifestStore:
             except OSError as exc:
                 problems.append((filename, f"cannot read: {exc.strerror}"))
         return files, problems
+
+
+def _remove_if_stale(path: Path) -> None:
+    """What a killed run left in TMP_DIR (a staged list, an old one swapped out, a removed
+    one): thrown away once it is an hour old, when no live run can still be using it."""
+    try:
+        if time.time() - os.lstat(path).st_mtime < _STALE_AFTER:
+            return
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def _lock_name(dir_name: str) -> str:
+    name = dir_name + ".lock"
+    if len(name.encode()) > _MAX_NAME_BYTES:
+        name = hashlib.sha256(name.encode()).hexdigest() + ".lock"
+    return name
 
 
 def _check_owner(list_ref: Reference, files: Sequence[_EntryFile]) -> None:
@@ -575,6 +716,8 @@ def _read_entry(filename: str, data: bytes) -> _EntryFile:
         raise _Unreadable(
             f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
         ) from None
+    except (ValueError, RecursionError):  # a number too long to convert, nesting too deep
+        raise _Unreadable("not valid JSON") from None
     if not isinstance(body, dict):
         raise _Unreadable("not a JSON object")
     ref = body.get("Ref")

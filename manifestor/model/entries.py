@@ -7,7 +7,6 @@ entries give the same digest."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -20,6 +19,7 @@ from manifestor.model.oci import (
     OCI_INDEX,
     Descriptor,
     Manifest,
+    load_json,
     parse_manifest,
 )
 from manifestor.model.platform import (
@@ -142,13 +142,12 @@ def _platform_list(platforms: Iterable[Platform]) -> str:
 
 def platform_from_config(config: bytes, what: str) -> Platform:
     """The platform an image says it is built for (`os`, `architecture`, ...)."""
-    try:
-        body = json.loads(config)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ManifestFormatError(f"{what}: image config is not JSON") from None
+    body = load_json(config, f"{what}: image config")
     if not isinstance(body, dict):
         raise ManifestFormatError(f"{what}: image config is not a JSON object")
-    return Platform.from_json(body)
+    # Only the platform's own keys: an error message quotes what it was given.
+    keys = ("os", "architecture", "variant", "os.version", "os.features")
+    return Platform.from_json({k: body[k] for k in keys if k in body})
 
 
 def choose_media_type(

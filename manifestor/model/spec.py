@@ -18,6 +18,38 @@ from manifestor.model.platform import Platform, parse_platform, validate_platfor
 from manifestor.model.reference import Reference, parse_reference
 
 LOCAL_PREFIXES = ("oci:", "oci-archive:", "docker-archive:")
+# A spec names a few dozen images; PyYAML parses about 0.5 MB/s, so 1 MiB is two seconds
+# at most. Aliases are refused beyond a handful: each one can multiply the work.
+MAX_SPEC_BYTES = 1024 * 1024
+MAX_SPEC_ALIASES = 100
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that counts aliases and nesting while composing."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.aliases = 0
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_SPEC_ALIASES:
+                event = self.peek_event()  # type: ignore[no-untyped-call]
+                raise yaml.composer.ComposerError(
+                    None, None, f"more than {MAX_SPEC_ALIASES} aliases", event.start_mark
+                )
+        self.depth += 1
+        try:
+            if self.depth > 50:
+                event = self.peek_event()  # type: ignore[no-untyped-call]
+                raise yaml.composer.ComposerError(
+                    None, None, "nested more than 50 levels deep", event.start_mark
+                )
+            return super().compose_node(parent, index)  # type: ignore[arg-type]
+        finally:
+            self.depth -= 1
 
 
 @dataclass(frozen=True)
@@ -89,12 +121,17 @@ def expand_template(template: str, platforms: Sequence[Platform]) -> list[Source
 
 def parse_spec(text: str, file: str) -> list[Release]:
     """Every release (YAML document) in a spec's text; `file` names it in errors."""
+    if len(text) > MAX_SPEC_BYTES:
+        raise SpecError(f"{file}: the spec is larger than {MAX_SPEC_BYTES // 1024} KiB")
     try:
-        documents = [d for d in yaml.compose_all(text, Loader=yaml.SafeLoader) if d is not None]
+        documents = [d for d in yaml.compose_all(text, Loader=_BoundedLoader) if d is not None]
+    except RecursionError:
+        raise SpecError(f"{file}: not valid YAML (nested too deeply)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{file}:{mark.line + 1}" if mark else str(file)
-        raise SpecError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        problem = str(getattr(exc, "problem", None) or exc).splitlines()[0]
+        raise SpecError(f"{where}: not valid YAML ({problem})") from None
     if not documents:
         raise SpecError(f"{file}: the spec is empty")
     return [_release(file, document) for document in documents]

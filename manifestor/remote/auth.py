@@ -13,18 +13,19 @@ import base64
 import datetime as dt
 import ipaddress
 import json
+import math
 import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import urlencode, urlsplit
 
-from manifestor.errors import AuthError
+from manifestor.errors import AuthError, MalformedResponseError
 from manifestor.local.keychain import Credential
 from manifestor.model.body import BodySource
 from manifestor.model.reference import is_loopback_host
-from manifestor.remote.transport import Transport, redact_url
+from manifestor.remote.transport import Transport, join_url, redact_url
 
 TOKEN_BODY_LIMIT = 64 * 1024
 MIN_TOKEN_LIFETIME = 60.0
@@ -210,7 +211,9 @@ def token_expiry(payload: Mapping[str, object], now: float) -> float:
     """`issued_at + max(expires_in, 60)`; a clock-skewed issued_at is replaced by now."""
     try:
         lifetime = float(payload.get("expires_in") or 0)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
+        lifetime = 0.0
+    if not math.isfinite(lifetime):
         lifetime = 0.0
     lifetime = max(lifetime, MIN_TOKEN_LIFETIME)
     issued = now
@@ -218,7 +221,7 @@ def token_expiry(payload: Mapping[str, object], now: float) -> float:
     if isinstance(text, str):
         try:
             stamp = dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-        except ValueError:
+        except (ValueError, OverflowError, OSError):
             stamp = now
         if stamp <= now and stamp + lifetime > now:
             issued = stamp
@@ -343,7 +346,10 @@ class Authenticator:
                 f"registry {urlsplit(self._registry_url).netloc} sent a Bearer challenge "
                 "without a realm"
             )
-        url = urljoin(self._registry_url + "/", realm)
+        try:
+            url = join_url(self._registry_url + "/", realm, "token realm")
+        except MalformedResponseError as exc:
+            raise AuthError(f"registry {urlsplit(self._registry_url).netloc}: {exc}") from None
         parts = urlsplit(url)
         registry = urlsplit(self._registry_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -411,6 +417,7 @@ class Authenticator:
         response = self._transport.request(
             "POST",
             self.realm,
+            retry=True,  # asking for a token twice does nothing twice
             headers={"Content-Type": "application/x-www-form-urlencoded"},
             body=BodySource.of_bytes(urlencode(form).encode()),
             read_limit=TOKEN_BODY_LIMIT,
@@ -436,8 +443,8 @@ class Authenticator:
         if status != 200:
             raise AuthError(f"token server {realm} answered HTTP {status}")
         try:
-            payload = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+            payload = json.loads(body.decode("utf-8"))
+        except (ValueError, RecursionError):
             raise AuthError(f"token server {realm} returned a body that is not JSON") from None
         if not isinstance(payload, dict):
             raise AuthError(f"token server {realm} returned a body that is not a JSON object")

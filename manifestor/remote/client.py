@@ -7,19 +7,23 @@ registry's own error codes."""
 
 from __future__ import annotations
 
-import hashlib
 import json
+import logging
+import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlencode, urljoin, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from manifestor.errors import (
     CancelledError,
     CredentialsError,
+    DeadlineError,
     DeniedError,
     DigestMismatchError,
+    MalformedResponseError,
     ManifestBlobUnknownError,
     ManifestInvalidError,
     ManifestorError,
@@ -29,6 +33,7 @@ from manifestor.errors import (
     TooManyRequestsError,
     TransportError,
     UnauthorizedError,
+    UnavailableError,
 )
 from manifestor.local.cache import ContentCache
 from manifestor.local.keychain import Keychain
@@ -38,8 +43,10 @@ from manifestor.model.oci import (
     MAX_MANIFEST_BYTES,
     Manifest,
     check_manifest_size,
+    load_json,
     parse_manifest,
     strip_media_type,
+    verified_chunks,
     verify_digest,
 )
 from manifestor.model.reference import Reference, api_host
@@ -52,9 +59,22 @@ from manifestor.remote.auth import (
     repository_scope,
 )
 from manifestor.remote.jobs import Jobs
-from manifestor.remote.transport import HttpResponse, RetryPolicy, Transport, authority, redact_url
+from manifestor.remote.transport import (
+    RETRY_STATUSES,
+    Deadline,
+    HttpResponse,
+    RetryPolicy,
+    Transport,
+    authority,
+    join_url,
+    redact_url,
+)
+
+log = logging.getLogger("manifestor.http")
 
 ACCEPT_MANIFESTS = ", ".join(MANIFEST_MEDIA_TYPES)
+_DIGEST_HEADER = re.compile(r"sha256:[a-f0-9]{64}")
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,16}")
 # Image configs are small JSON documents; cap them like manifests, a little wider.
 MAX_CONFIG_BYTES = 8 * 1024 * 1024
 # Bodies up to this size are sent whole, with no cancellation checks between chunks.
@@ -106,8 +126,11 @@ class RegistryClient:
         transport: Transport | None = None,
         jobs: Jobs | None = None,
         cache: ContentCache | None = None,
+        deadline: Deadline | None = None,
     ) -> None:
-        self.transport = transport or Transport(insecure=insecure, certs_dir=certs_dir, retry=retry)
+        self.transport = transport or Transport(
+            insecure=insecure, certs_dir=certs_dir, retry=retry, deadline=deadline
+        )
         # The run's scheduler: every request below passes its per-host gate.
         self.jobs = jobs or Jobs()
         # Manifests and configs by digest, so a re-run need not download them again.
@@ -154,10 +177,11 @@ class RegistryClient:
                 response = self.transport.ping(host)
             base = self.transport.base_url(host)
             assert base is not None
+            if response.status in RETRY_STATUSES:
+                raise _registry_error(response, f"registry {host} is not answering")
             if response.status not in (200, 401):
                 raise TransportError(
-                    f"{host} does not look like a registry: "
-                    f"GET /v2/ answered HTTP {response.status}"
+                    f"{host} does not look like a registry: GET /v2/ answered {response.describe()}"
                 )
             challenge = pick_challenge(parse_challenges(response.challenges))
             credential = self.keychain.resolve(domain) if challenge is not None else None
@@ -180,7 +204,8 @@ class RegistryClient:
         stream: bool = False,
         read_limit: int = 1024 * 1024,
         truncate: bool = True,
-        retry: bool = True,
+        retry: bool | None = None,
+        expected_bytes: int | None = None,
     ) -> HttpResponse:
         endpoint = self._endpoint(repo.domain)
         scopes = list(scopes)
@@ -203,6 +228,7 @@ class RegistryClient:
                     read_limit=read_limit,
                     truncate=truncate,
                     retry=retry,
+                    expected_bytes=expected_bytes,
                 )
 
         if authority(target) != authority(endpoint.base_url):
@@ -264,14 +290,14 @@ class RegistryClient:
         )
         if response.status == 404:
             return None
-        digest = response.headers.get("Docker-Content-Digest", "")
-        if response.status == 200 and digest.startswith("sha256:"):
+        digest = response.headers.get("Docker-Content-Digest", "").strip()
+        if response.status == 200 and _DIGEST_HEADER.fullmatch(digest):
             if ref.digest and digest != ref.digest:
                 raise DigestMismatchError(
                     f"{ref}: registry reports digest {digest}, not the requested {ref.digest}"
                 )
-            length = response.headers.get("Content-Length") or "0"
-            size = int(length) if length.isdigit() else 0
+            length = (response.headers.get("Content-Length") or "").strip()
+            size = int(length) if _CONTENT_LENGTH.fullmatch(length) else 0
             media = strip_media_type(response.headers.get("Content-Type"))
             return ManifestInfo(digest, media, size)
         if response.status in (200, 405):
@@ -303,8 +329,8 @@ class RegistryClient:
         manifest = parse_manifest(response.body, response.headers.get("Content-Type"), what)
         if ref.digest:
             verify_digest(response.body, ref.digest, what)
-        announced = response.headers.get("Docker-Content-Digest", "")
-        if announced.startswith("sha256:"):
+        announced = response.headers.get("Docker-Content-Digest", "").strip()
+        if _DIGEST_HEADER.fullmatch(announced):
             verify_digest(response.body, announced, f"{what} (Docker-Content-Digest)")
         self._remember(manifest)
         return manifest
@@ -331,6 +357,7 @@ class RegistryClient:
             raise DigestMismatchError(
                 f"refusing to put manifest {manifest.digest} under digest {ref.digest}"
             )
+        # The same bytes under the same name: repeating the PUT cannot do anything twice.
         response = self._call(
             ref,
             "PUT",
@@ -338,11 +365,12 @@ class RegistryClient:
             [repository_scope(ref.path, "pull", "push")],
             headers={"Content-Type": manifest.media_type},
             body=BodySource.of_bytes(manifest.raw),
+            retry=True,
         )
         if response.status not in (200, 201, 202):
             raise _registry_error(response, f"cannot push manifest {ref}", self._who(ref))
-        announced = response.headers.get("Docker-Content-Digest")
-        if announced and announced != manifest.digest:
+        announced = (response.headers.get("Docker-Content-Digest") or "").strip()
+        if _DIGEST_HEADER.fullmatch(announced) and announced != manifest.digest:
             raise DigestMismatchError(
                 f"registry stored {ref} as {announced}, "
                 f"but the bytes sent hash to {manifest.digest}"
@@ -378,17 +406,18 @@ class RegistryClient:
             )
             if response.status != 200:
                 raise _registry_error(response, f"cannot list tags of {repo.name}", self._who(repo))
-            try:
-                tags.extend(json.loads(response.body).get("tags") or [])
-            except (ValueError, AttributeError):
-                raise RegistryError(
-                    f"tag list of {repo.name} is not JSON", status=response.status
-                ) from None
+            payload = load_json(response.body, f"tag list of {repo.name}", MalformedResponseError)
+            page = payload.get("tags") if isinstance(payload, dict) else None
+            if page is not None and (
+                not isinstance(page, list) or not all(isinstance(t, str) for t in page)
+            ):
+                raise MalformedResponseError(f"tag list of {repo.name}: tags is not a list")
+            tags.extend(page or [])
             link = _next_link(response.headers.get("Link"))
             if not link:
                 return tags
             base = url or self._endpoint(repo.domain).base_url + path
-            url = urljoin(base, link)
+            url = join_url(base, link, f"tag list Link header of {repo.name}")
             if urlsplit(url).netloc != urlsplit(base).netloc:
                 raise TransportError(f"refusing tag-list page on another host: {redact_url(url)}")
 
@@ -430,38 +459,61 @@ class RegistryClient:
             self.cache.put(digest, response.body)
         return response.body
 
-    def open_blob(self, repo: Reference, digest: str) -> Iterator[bytes]:
-        """Stream a blob of any size; the digest is checked when the stream ends."""
+    def open_blob(self, repo: Reference, digest: str, size: int | None = None) -> Iterator[bytes]:
+        """Stream a blob of any size, counted and hashed as it comes: it stops at the first
+        byte past `size`, and before its last chunk when the content is short or does not
+        hash to `digest`, blaming the source."""
         response = self._call(
             repo,
             "GET",
             self._repo_path(repo, "blobs", digest),
             [repository_scope(repo.path, "pull")],
             stream=True,
+            expected_bytes=size,
         )
         if response.status != 200:
             raise _registry_error(
                 response, f"cannot fetch blob {digest} from {repo.name}", self._who(repo)
             )
-        return _verified_stream(response, digest, f"blob {digest} of {repo.name}")
+        return _closing(
+            response,
+            verified_chunks(
+                response.iter_content(1 << 20),
+                digest,
+                size,
+                f"source blob {digest} of {repo.domain}/{repo.path}",
+            ),
+        )
 
     def mount_blob(self, repo: Reference, digest: str, source: Reference) -> bool:
         """Cross-repository mount. True when mounted (201); False when the registry
-        refused (202: the upload session it opened instead is cancelled)."""
+        refused (202: the upload session it opened instead is cancelled) or failed, so the
+        caller copies the blob instead. A lost reply is answered by a HEAD of the blob."""
         query = urlencode({"mount": digest, "from": source.path})
-        response = self._call(
-            repo,
-            "POST",
-            self._repo_path(repo, "blobs", "uploads/") + "?" + query,
-            [repository_scope(repo.path, "pull", "push"), repository_scope(source.path, "pull")],
-        )
+        try:
+            response = self._call(
+                repo,
+                "POST",
+                self._repo_path(repo, "blobs", "uploads/") + "?" + query,
+                [
+                    repository_scope(repo.path, "pull", "push"),
+                    repository_scope(source.path, "pull"),
+                ],
+                retry=False,
+            )
+        except DeadlineError:
+            raise
+        except TransportError:
+            return self.blob_exists(repo, digest)
         if response.status == 201:
             return True
         if response.status == 202:
             self._cancel_upload(repo, response)
             return False
-        if response.status in (401, 403):
-            return False  # some registries refuse the mount scope; a copy still works
+        if response.status in (401, 403) or response.status in RETRY_STATUSES:
+            # Some registries refuse the mount scope; a failing mount may still have
+            # happened. Either way the copy (an upload unit, with its own retries) follows.
+            return response.status not in (401, 403) and self.blob_exists(repo, digest)
         raise _registry_error(
             response, f"cannot mount {digest} from {source.path} into {repo.name}", self._who(repo)
         )
@@ -469,14 +521,61 @@ class RegistryClient:
     def upload_blob(self, repo: Reference, digest: str, body: BodySource) -> None:
         """Upload a blob, verified by digest: a small one whole (POST, then PUT with the
         body); a large one streamed (POST, PATCH with the body, PUT to finish), so that a
-        run that stops mid-way can still end the PATCH cleanly and delete the session."""
+        run that stops mid-way can still end the PATCH cleanly and delete the session.
+
+        The POST and the PUT are never repeated on their own: the registry may have done
+        either. The unit is retried instead: after a failure whose outcome is unknown (a
+        lost reply, a 5xx), a HEAD tells whether the blob arrived; if not, the session is
+        cancelled and a new upload starts, within the attempts and budget of the retry
+        policy. A source that does not match its descriptor ends it at once."""
+        policy = self.transport.retry
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            if attempt > 1 and self.blob_exists(repo, digest):
+                log.debug("blob %s arrived although its reply was lost", digest)
+                return
+            try:
+                self._upload_once(repo, digest, body)
+                return
+            except _UploadFailed as failed:
+                problem = failed.cause
+            delay = min(policy.max_backoff, policy.backoff * 2 ** (attempt - 1))
+            used = time.monotonic() - started
+            left = self.transport.remaining()
+            if (
+                attempt >= policy.attempts
+                or used + delay > policy.budget
+                or (left is not None and delay >= left)
+            ):
+                if self.blob_exists(repo, digest):
+                    return
+                raise problem
+            log.debug("upload of %s failed (%s); trying the upload again", digest, problem)
+            self.transport.sleep(delay)
+
+    def _upload_once(self, repo: Reference, digest: str, body: BodySource) -> None:
         scopes = [repository_scope(repo.path, "pull", "push")]
-        start = self._call(repo, "POST", self._repo_path(repo, "blobs", "uploads/"), scopes)
+        try:
+            start = self._call(
+                repo, "POST", self._repo_path(repo, "blobs", "uploads/"), scopes, retry=False
+            )
+        except DeadlineError:
+            raise
+        except TransportError as exc:
+            raise _UploadFailed(exc) from None
+        if start.status in RETRY_STATUSES:
+            raise _UploadFailed(
+                _registry_error(start, f"cannot start upload of {digest} to {repo.name}")
+            )
         if start.status != 202 or not start.headers.get("Location"):
             raise _registry_error(
                 start, f"cannot start upload of {digest} to {repo.name}", self._who(repo)
             )
-        location = urljoin(start.url, start.headers["Location"])
+        location = join_url(
+            start.url, start.headers["Location"], f"upload Location from {repo.domain}"
+        )
         headers = {"Content-Type": "application/octet-stream"}
         if body.size is None or body.size >= STREAM_UPLOAD_BYTES:
             location = self._stream_upload(repo, scopes, location, body)
@@ -485,16 +584,31 @@ class RegistryClient:
             headers["Content-Length"] = str(body.size)
         put_url = _with_query(location, digest=digest)
         try:
-            done = self._call(repo, "PUT", "", scopes, url=put_url, headers=headers, body=body)
-        except BaseException:
-            # Stopped mid-upload (Ctrl-C, another task failed, the connection broke):
-            # leave no upload session behind.
-            self._delete_upload(repo, location)
-            raise
-        if done.status not in (201, 204):
-            raise _registry_error(
-                done, f"cannot upload blob {digest} to {repo.name}", self._who(repo)
+            done = self._call(
+                repo, "PUT", "", scopes, url=put_url, headers=headers, body=body, retry=False
             )
+        except DeadlineError:
+            self._cancel(repo, location)
+            raise
+        except TransportError as exc:
+            self._cancel(repo, location)
+            raise _UploadFailed(exc) from None
+        except BaseException:
+            # The source failed its own checks (or the run was interrupted): the session
+            # is abandoned, so it is cancelled.
+            self._cancel(repo, location)
+            raise
+        if done.status in (201, 204):
+            return
+        error = _registry_error(
+            done, f"cannot upload blob {digest} to {repo.name}", self._who(repo)
+        )
+        self._cancel(repo, location)
+        # BLOB_UPLOAD_UNKNOWN: the session is gone, perhaps because an earlier PUT of it
+        # committed. Like a 5xx, only a HEAD can tell.
+        if done.status in RETRY_STATUSES or "BLOB_UPLOAD_UNKNOWN" in error.codes:
+            raise _UploadFailed(error)
+        raise error
 
     def _stream_upload(
         self, repo: Reference, scopes: list[Scope], location: str, body: BodySource
@@ -527,29 +641,27 @@ class RegistryClient:
                 body=BodySource(chunks),
                 retry=False,
             )
+        except DeadlineError:
+            self._cancel(repo, location)
+            raise
+        except TransportError as exc:
+            self._cancel(repo, location)
+            raise _UploadFailed(exc) from None
         except BaseException:
-            self._delete_upload(repo, location)
+            self._cancel(repo, location)
             raise
         if sent.status != 202 or not sent.headers.get("Location"):
-            self._delete_upload(repo, location)
+            self._cancel(repo, location)
             if stopped:
                 raise stopped[0]
             raise _registry_error(sent, f"cannot upload a blob to {repo.name}", self._who(repo))
-        location = urljoin(sent.url, sent.headers["Location"])
+        location = join_url(
+            sent.url, sent.headers["Location"], f"upload Location from {repo.domain}"
+        )
         if stopped:
-            self._delete_upload(repo, location)
+            self._cancel(repo, location)
             raise stopped[0]
         return location
-
-    def _delete_upload(self, repo: Reference, location: str) -> None:
-        """Cancel an upload session, best effort, even when the run is being cancelled."""
-        with self.jobs.shielded():
-            try:
-                self._call(
-                    repo, "DELETE", "", [repository_scope(repo.path, "pull", "push")], url=location
-                )
-            except (RegistryError, TransportError):
-                pass  # distribution purges abandoned sessions after a week
 
     def copy_blob(
         self, source: Reference, target: Reference, digest: str, size: int | None
@@ -558,14 +670,30 @@ class RegistryClient:
         self.upload_blob(target, digest, self.blob_body(source, digest, size))
 
     def blob_body(self, source: Reference, digest: str, size: int | None) -> BodySource:
-        """A remote blob as an upload body: re-opened for every attempt, so a retried PUT
-        re-sends it whole; verified against its digest as it streams."""
-        return BodySource(lambda: self.open_blob(source, digest), size)
+        """A remote blob as an upload body: re-opened for every attempt, so a retried upload
+        re-sends it whole; verified against its descriptor as it streams."""
+        return BodySource(lambda: self.open_blob(source, digest, size), size)
 
     def _cancel_upload(self, repo: Reference, response: HttpResponse) -> None:
         location = response.headers.get("Location")
-        if location:
-            self._delete_upload(repo, urljoin(response.url, location))
+        if not location:
+            return
+        try:
+            url = join_url(response.url, location, f"upload Location from {repo.domain}")
+        except MalformedResponseError:
+            return
+        self._cancel(repo, url)
+
+    def _cancel(self, repo: Reference, location: str) -> None:
+        """DELETE an upload session that is given up (best effort), even when the run is
+        being cancelled."""
+        with self.jobs.shielded():
+            try:
+                self._call(
+                    repo, "DELETE", "", [repository_scope(repo.path, "pull", "push")], url=location
+                )
+            except (RegistryError, TransportError):
+                pass  # distribution purges abandoned sessions after a week
 
     def _who(self, ref: Reference) -> str | None:
         """The user an error message should name; a credential problem must not hide
@@ -595,6 +723,21 @@ def _with_query(url: str, **params: str) -> str:
     return url + ("&" if urlsplit(url).query else "?") + urlencode(params)
 
 
+class _UploadFailed(Exception):
+    """One upload attempt failed in a way a new attempt may fix."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def _closing(response: HttpResponse, chunks: Iterator[bytes]) -> Iterator[bytes]:
+    try:
+        yield from chunks
+    finally:
+        response.close()
+
+
 def _next_link(header: str | None) -> str | None:
     if not header:
         return None
@@ -604,23 +747,10 @@ def _next_link(header: str | None) -> str | None:
     return None
 
 
-def _verified_stream(response: HttpResponse, digest: str, what: str) -> Iterator[bytes]:
-    hasher = hashlib.sha256()
-    try:
-        for chunk in response.iter_content(1 << 20):
-            hasher.update(chunk)
-            yield chunk
-    finally:
-        response.close()
-    actual = "sha256:" + hasher.hexdigest()
-    if actual != digest:
-        raise DigestMismatchError(f"{what}: content digest {actual} does not match {digest}")
-
-
 def _parse_errors(body: bytes) -> tuple[RegistryErrorDetail, ...]:
     try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
+        payload = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return ()
     errors = payload.get("errors") if isinstance(payload, dict) else None
     if not isinstance(errors, list):
@@ -642,9 +772,11 @@ def _registry_error(response: HttpResponse, what: str, user: str | None = None) 
             f"{e.message or e.code.lower()}"
             + (f" ({e.detail})" if isinstance(e.detail, str) else "")
             for e in errors
-        )
+        )[:500]
         or f"HTTP {status}"
     )
+    if response.attempts > 1:
+        said = f"answered {response.describe()}" + (f": {said}" if errors else "")
     # A 401 naming insufficient_scope means the credentials were accepted but lack the
     # permission; any other 401 to a user means the credentials themselves were refused.
     scope_problem = any("insufficient_scope" in c for c in response.challenges)
@@ -682,4 +814,6 @@ def _registry_error(response: HttpResponse, what: str, user: str | None = None) 
         return ManifestInvalidError(
             f"{what}: the registry refused it ({said})", status=status, errors=errors
         )
+    if status in RETRY_STATUSES:
+        return UnavailableError(f"{what}: {said}", status=status, errors=errors)
     return RegistryError(f"{what}: {said}", status=status, errors=errors)

@@ -6,14 +6,22 @@ loopback hosts or with `insecure`. Every request goes through bounded retries
 (tenacity: connection errors, 408, 425, 429, 5xx, honouring Retry-After) and follows
 redirects by hand, so an Authorization header never reaches another host and https is
 never downgraded. Bodies are re-created for each attempt, never re-sent from a consumed
-stream. The debug trace (logger `manifestor.http`) never shows a secret."""
+stream. The debug trace (logger `manifestor.http`) never shows a secret.
+
+Time is bounded three ways: each exchange has a total limit (a watchdog cuts its socket,
+so a server drip-feeding bytes cannot stretch it), the retries of one request share a
+budget (a Retry-After that does not fit fails at once), and the whole run may have a
+Deadline (`--timeout`). Only idempotent requests are retried here; uploads are retried
+as a unit by the client."""
 
 from __future__ import annotations
 
 import email.utils
 import logging
+import math
 import os
 import re
+import socket
 import ssl
 import threading
 import time
@@ -26,13 +34,17 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 import requests
 import requests.adapters
 import urllib3
+import urllib3.connection
+import urllib3.connectionpool
 from requests.structures import CaseInsensitiveDict
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_exponential, wait_random
 
 from manifestor import __version__
 from manifestor.errors import (
+    DeadlineError,
     InsecureRegistryError,
+    MalformedResponseError,
     ManifestTooLargeError,
     RedirectRefusedError,
     TLSError,
@@ -46,7 +58,12 @@ log = logging.getLogger("manifestor.http")
 DEFAULT_CERTS_DIR = Path("/etc/docker/certs.d")
 CONTAINERS_CERTS_DIR = Path("/etc/containers/certs.d")
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+# Methods whose repetition cannot do anything twice; others are retried by their caller.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 MAX_REDIRECTS = 5
+# A body of N bytes may take request_limit + N / MIN_RATE seconds: 64 KiB/s is slow
+# enough for any working link and fast enough to end a drip-feed.
+MIN_RATE = 64 * 1024
 # Error, token and ping bodies are small; anything bigger is read only this far.
 SMALL_BODY_LIMIT = 1024 * 1024
 _SAFE_QUERY_KEYS = frozenset({"digest", "mount", "from", "n", "last", "scope", "service", "tag"})
@@ -55,12 +72,144 @@ _QUERY_PARAM_IN_TEXT = re.compile(r"([?&])([^=&\s?#]+)=([^&\s'\")#]*)")
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How hard to try: attempts in total, backoff between them, cap on Retry-After."""
+    """How hard to try: attempts in total, backoff between them, the time all attempts of
+    one request may take together (`budget`: a Retry-After that does not fit in what is
+    left fails at once), and the total time limit of one exchange (`request_limit`)."""
 
     attempts: int = 5
     backoff: float = 0.5
     max_backoff: float = 8.0
-    retry_after_cap: float = 60.0
+    budget: float = 120.0
+    request_limit: float = 120.0
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When the whole run must end (`--timeout`, MANIFESTOR_TIMEOUT), on the monotonic clock."""
+
+    seconds: float
+    ends_at: float
+
+    @classmethod
+    def after(cls, seconds: float) -> Deadline:
+        if not math.isfinite(seconds) or seconds <= 0:
+            raise ValueError("a timeout must be a positive number of seconds")
+        return cls(seconds, time.monotonic() + seconds)
+
+    def remaining(self) -> float:
+        return self.ends_at - time.monotonic()
+
+    def expired_error(self) -> DeadlineError:
+        return DeadlineError(f"the run's time limit of {self.seconds:g} s (--timeout) ran out")
+
+
+def parse_timeout(text: str, where: str) -> Deadline:
+    """`--timeout` / MANIFESTOR_TIMEOUT: seconds, or with a unit (`90s`, `15m`, `2h`)."""
+    from manifestor.errors import UsageError
+
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smh]?)\s*", text or "")
+    if not match:
+        raise UsageError(f"{where}: {text!r} is not a duration (seconds, or 90s, 15m, 2h)")
+    seconds = float(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600}[match[2]]
+    try:
+        return Deadline.after(seconds)
+    except ValueError:
+        raise UsageError(f"{where}: the timeout must be more than 0 seconds") from None
+
+
+class _Exchange:
+    """One exchange's total time limit: when it runs out, the socket the exchange uses is
+    shut down, which ends any read or write blocked on it at once."""
+
+    def __init__(self, limit: float | None) -> None:
+        self.limit = limit
+        self.expired = False
+        self._lock = threading.Lock()
+        self._connection: Any = None
+        self._timer: threading.Timer | None = None
+        if limit is not None:
+            self._timer = threading.Timer(max(limit, 0.0), self._expire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def attach(self, connection: Any) -> None:
+        with self._lock:
+            self._connection = connection
+            if self.expired:
+                _cut(connection)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            if self._connection is not None:
+                _cut(self._connection)
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+def _cut(connection: Any) -> None:
+    sock = getattr(connection, "sock", None)
+    if sock is None:
+        return
+    try:
+        # socket.socket's own shutdown, also for an SSLSocket: it ends a blocked read
+        # without tearing down the SSL object under the reading thread.
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+# The exchange each thread is sending, so the connection urllib3 picks can be attached.
+_current = threading.local()
+
+
+class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        exchange = getattr(_current, "exchange", None)
+        if exchange is not None:
+            exchange.attach(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        exchange = getattr(_current, "exchange", None)
+        if exchange is not None:
+            exchange.attach(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPPool(urllib3.connectionpool.HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _WatchedAdapter(requests.adapters.HTTPAdapter):
+    """Connections that a watchdog can cut."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _WatchedHTTPPool,
+            "https": _WatchedHTTPSPool,
+        }
+
+
+class _RequestCut(Exception):
+    """An exchange ran past its total limit and was cut; retried like a timeout."""
+
+
+class _GiveUp(Exception):
+    """Waiting for the next attempt would not fit in the time left."""
+
+    def __init__(self, error: TransportError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class _SizedIterable:
@@ -87,6 +236,12 @@ class HttpResponse:
     body: bytes = b""
     challenges: tuple[str, ...] = ()
     raw: requests.Response | None = field(default=None, repr=False)
+    reason: str = ""
+    # How many times the request was sent and over how long: for "answered 503 Service
+    # Unavailable 5 times over 31 s".
+    attempts: int = 1
+    elapsed: float = 0.0
+    exchange: _Exchange | None = field(default=None, repr=False)
 
     def iter_content(self, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         if self.raw is None:
@@ -97,11 +252,28 @@ class HttpResponse:
         except requests.exceptions.RequestException as exc:
             # A stream that breaks after its headers is past `request`'s own handling;
             # report it typed, like any other connection failure.
+            if self.exchange is not None and self.exchange.expired:
+                raise DeadlineError(
+                    f"reading {redact_url(self.url)} took longer than its "
+                    f"{self.exchange.limit:g} s limit; cut off"
+                ) from None
             raise _transport_error(exc, self.url) from exc
+        finally:
+            if self.exchange is not None:
+                self.exchange.stop()
 
     def close(self) -> None:
+        if self.exchange is not None:
+            self.exchange.stop()
         if self.raw is not None:
             self.raw.close()
+
+    def describe(self) -> str:
+        """`503 Service Unavailable 5 times over 31 s`, or `HTTP 404` for one answer."""
+        said = f"{self.status} {self.reason}".strip()
+        if self.attempts > 1:
+            return f"{said} {self.attempts} times over {self.elapsed:.0f} s"
+        return f"HTTP {said}"
 
 
 class _RetryableStatus(Exception):
@@ -139,7 +311,7 @@ class _HeaderAuth(requests.auth.AuthBase):
         return request
 
 
-class _ContextAdapter(requests.adapters.HTTPAdapter):
+class _ContextAdapter(_WatchedAdapter):
     """An adapter whose TLS settings come from our SSLContext, not from certifi."""
 
     def __init__(self, context: ssl.SSLContext, **kwargs: Any) -> None:
@@ -157,7 +329,11 @@ class _ContextAdapter(requests.adapters.HTTPAdapter):
 
 def redact_url(url: str) -> str:
     """Query values may carry upload state or signatures; keep only harmless ones."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # malformed (a header a registry sent): show no query at all
+        head, sep, _ = url.partition("?")
+        return head + ("?REDACTED" if sep else "")
     if not parts.query:
         return url
     query = [
@@ -177,29 +353,58 @@ def redact_text(text: str) -> str:
 
 def authority(url: str) -> str:
     """`https://Host:443/x` -> `host:443`; the unit a credential belongs to."""
-    parts = urlsplit(url)
     try:
+        parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:  # a port out of range, from a header the registry sent
-        raise TransportError(f"invalid URL {redact_url(url)}") from None
-    host = (parts.hostname or "").lower()
+        host = (parts.hostname or "").lower()
+    except ValueError:  # a bad port or IPv6 literal, from a header the registry sent
+        raise MalformedResponseError(f"invalid URL {_quoted_url(url)}") from None
     if ":" in host:
         host = f"[{host}]"
     return f"{host}:{port}"
 
 
+def join_url(base: str, reference: str, what: str) -> str:
+    """`reference` (a Location, a Link, a token realm) resolved against `base`; anything
+    that is not a well-formed http(s) URL is a MalformedResponseError naming `what`."""
+    try:
+        url = urljoin(base, reference.strip())
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise MalformedResponseError(
+            f"{what} is not a valid URL: {_quoted_url(reference)}"
+        ) from None
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or any(c in url for c in "\r\n\x00 ")
+    ):
+        raise MalformedResponseError(f"{what} is not an http(s) URL: {_quoted_url(reference)}")
+    return url
+
+
+def _quoted_url(url: str) -> str:
+    return repr(redact_url(url)[:200])
+
+
+_DELTA_SECONDS = re.compile(r"[0-9]+")
+
+
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date)."""
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); None when
+    the header is absent or malformed (then the usual backoff applies)."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if _DELTA_SECONDS.fullmatch(value):  # ASCII digits only: "²".isdigit() is True
+        return float(value) if len(value) < 20 else math.inf
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        stamp = when.timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    return max(0.0, stamp - (time.time() if now is None else now))
 
 
 def default_certs_dirs(environ: Mapping[str, str] | None = None) -> tuple[Path, ...]:
@@ -219,9 +424,10 @@ class Transport:
         insecure: bool = False,
         certs_dir: str | Path | None = None,
         retry: RetryPolicy | None = None,
-        timeout: tuple[float, float] = (10.0, 120.0),
+        timeout: tuple[float, float] = (10.0, 60.0),
         sleep: Callable[[float], None] = time.sleep,
         certs_dirs: Sequence[str | Path] | None = None,
+        deadline: Deadline | None = None,
     ) -> None:
         """`certs_dir` (--certs-dir) is the only certs.d directory when given; otherwise
         `certs_dirs`, by default `default_certs_dirs()`. For a host, the first directory
@@ -237,6 +443,7 @@ class Transport:
         self.certs_dir = self.certs_dirs[0] if self.certs_dirs else DEFAULT_CERTS_DIR
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
+        self.deadline = deadline
         self._sleep = sleep
         if insecure:
             # The user asked to skip verification; a warning per request would be noise.
@@ -251,7 +458,7 @@ class Transport:
         self._lock = threading.Lock()
         self._host_locks: dict[str, threading.Lock] = {}
         for scheme in ("http://", "https://"):
-            self._session.mount(scheme, requests.adapters.HTTPAdapter(pool_maxsize=8))
+            self._session.mount(scheme, _WatchedAdapter(pool_maxsize=8))
 
     def close(self) -> None:
         self._session.close()
@@ -379,25 +586,40 @@ class Transport:
         stream: bool = False,
         read_limit: int = SMALL_BODY_LIMIT,
         truncate: bool = True,
-        retry: bool = True,
+        retry: bool | None = None,
         timeout: tuple[float, float] | None = None,
+        expected_bytes: int | None = None,
     ) -> HttpResponse:
         """Send one logical request (with retries and redirects) and return the reply.
 
-        `authorization` is sent only to the authority of `url`. Retryable statuses that
-        persist past the last attempt are returned, not raised; connection failures are
-        raised as TransportError/TLSError."""
+        `authorization` is sent only to the authority of `url`. `retry` defaults to
+        retrying idempotent methods only. Retryable statuses that persist past the last
+        attempt are returned, not raised; connection failures are raised as
+        TransportError/TLSError, time limits as DeadlineError. The exchange may take
+        `request_limit` seconds plus `expected_bytes` (else the body's size) at MIN_RATE;
+        a streamed reply of unknown size is bounded by the run's deadline only."""
+        if retry is None:
+            retry = method.upper() in IDEMPOTENT_METHODS
+        size = expected_bytes if expected_bytes is not None else (body.size if body else None)
+        if stream and size is None:
+            limit: float | None = None
+        else:
+            limit = self.retry.request_limit + (size or 0) / MIN_RATE
+        started = time.monotonic()
+        attempts_allowed = self.retry.attempts if retry else 1
         retrying = Retrying(
-            stop=stop_after_attempt(self.retry.attempts if retry else 1),
-            wait=self._wait,
+            stop=stop_after_attempt(attempts_allowed),
+            wait=lambda state: self._wait(state, method, url, started, attempts_allowed),
             retry=retry_if_exception(_is_retryable),
             sleep=self._sleep,
             reraise=True,
             before_sleep=self._log_retry,
         )
+        attempts = 0
         try:
             for attempt in retrying:
                 with attempt:
+                    attempts += 1
                     response = self._send_following_redirects(
                         method,
                         url,
@@ -408,30 +630,74 @@ class Transport:
                         read_limit,
                         truncate,
                         timeout or self.timeout,
+                        limit,
                     )
+                    response.attempts = attempts
+                    response.elapsed = time.monotonic() - started
                     if response.status in RETRY_STATUSES and retry:
                         response.close()
                         raise _RetryableStatus(response)
                     return response
         except _RetryableStatus as exc:
             return exc.response
+        except _GiveUp as exc:
+            raise exc.error from None
+        except _RequestCut as exc:
+            raise DeadlineError(str(exc)) from None
         except requests.exceptions.RequestException as exc:
             certs_dir = self._host_certs_dir(urlsplit(url).netloc.lower()).parent
             raise _transport_error(exc, url, certs_dir) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _wait(self, state: RetryCallState) -> float:
+    def remaining(self) -> float | None:
+        """Seconds left of the run's deadline (None: no deadline)."""
+        return None if self.deadline is None else self.deadline.remaining()
+
+    def sleep(self, seconds: float) -> None:
+        """Wait between attempts (a test may record instead of sleeping)."""
+        self._sleep(seconds)
+
+    def _wait(
+        self, state: RetryCallState, method: str, url: str, started: float, allowed: int
+    ) -> float:
+        if state.attempt_number >= allowed:
+            return 0.0  # no next attempt: the last answer is what the caller gets
         exc = state.outcome.exception() if state.outcome else None
+        budget_left = self.retry.budget - (time.monotonic() - started)
+        run_left = self.remaining()
+        left = budget_left if run_left is None else min(budget_left, run_left)
+        after = None
         if isinstance(exc, _RetryableStatus):
             after = parse_retry_after(exc.response.headers.get("Retry-After"))
+        if after is not None:
+            wait = after
+        else:
+            # Spelt as exponential + random rather than wait_exponential_jitter, whose
+            # `initial` argument is deprecated in tenacity 9.2 and `multiplier` absent in 8.x.
+            backoff = wait_exponential(
+                multiplier=self.retry.backoff, max=self.retry.max_backoff
+            ) + wait_random(0, self.retry.backoff)
+            wait = backoff(state)
+        if wait > left:
+            host = urlsplit(url).netloc
+            which = "the run's time limit (--timeout)" if left == run_left else "the retry budget"
             if after is not None:
-                return min(after, self.retry.retry_after_cap)
-        # Spelt as exponential + random rather than wait_exponential_jitter, whose
-        # `initial` argument is deprecated in tenacity 9.2 and `multiplier` absent in 8.x.
-        backoff = wait_exponential(
-            multiplier=self.retry.backoff, max=self.retry.max_backoff
-        ) + wait_random(0, self.retry.backoff)
-        return backoff(state)
+                status = exc.response.status if isinstance(exc, _RetryableStatus) else 0
+                raise _GiveUp(
+                    DeadlineError(
+                        f"{host} answered {status} and asked to wait {_seconds(after)} "
+                        f"(Retry-After) before {method} {redact_url(url)} is tried again; "
+                        f"that is more than the {max(left, 0):.0f} s left of {which}"
+                    )
+                )
+            raise _GiveUp(
+                DeadlineError(
+                    f"gave up on {method} {redact_url(url)} after {state.attempt_number} "
+                    f"attempts over {time.monotonic() - started:.0f} s ({which} ran out): "
+                    f"{_outcome_text(exc)}"
+                )
+            )
+        return wait
 
     def _log_retry(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -454,6 +720,7 @@ class Transport:
         read_limit: int,
         truncate: bool,
         timeout: tuple[float, float],
+        limit: float | None,
     ) -> HttpResponse:
         origin = authority(url)
         current = url
@@ -461,13 +728,22 @@ class Transport:
             # Credentials belong to the registry's own authority, never to a redirect target.
             auth_value = authorization if authority(current) == origin else None
             response = self._send_once(
-                method, current, headers, auth_value, body, stream, read_limit, truncate, timeout
+                method,
+                current,
+                headers,
+                auth_value,
+                body,
+                stream,
+                read_limit,
+                truncate,
+                timeout,
+                limit,
             )
             location = response.headers.get("Location")
             if response.status not in (301, 302, 303, 307, 308) or not location:
                 return response
             response.close()
-            target = urljoin(current, location)
+            target = join_url(current, location, f"redirect Location from {authority(current)}")
             if urlsplit(current).scheme == "https" and urlsplit(target).scheme != "https":
                 raise RedirectRefusedError(
                     f"refusing redirect from {redact_url(current)} to insecure {redact_url(target)}"
@@ -489,42 +765,76 @@ class Transport:
         read_limit: int,
         truncate: bool,
         timeout: tuple[float, float],
+        limit: float | None,
     ) -> HttpResponse:
+        run_left = self.remaining()
+        if run_left is not None:
+            if run_left <= 0:
+                assert self.deadline is not None
+                raise self.deadline.expired_error()
+            limit = run_left if limit is None else min(limit, run_left)
+            timeout = (min(timeout[0], run_left), min(timeout[1], run_left))
         self._ensure_adapter(url)
-        data = _open_body(body)
-        log.debug("> %s %s%s", method, redact_url(url), _trace_headers(headers, authorization))
+        exchange = _Exchange(limit)
+        outer = getattr(_current, "exchange", None)
+        keep_open = False
         try:
-            raw = self._session.request(
-                method,
-                url,
-                headers=dict(headers or {}),
-                auth=_HeaderAuth(authorization),
-                data=data,
-                stream=True,
-                allow_redirects=False,
-                timeout=timeout,
-                verify=not self._skips_verification(url),
-            )
-        finally:
-            if hasattr(data, "close"):
-                data.close()
-        challenges = tuple(raw.raw.headers.getlist("WWW-Authenticate")) if raw.raw else ()
-        response = HttpResponse(
-            status=raw.status_code,
-            url=url,
-            headers=raw.headers,
-            challenges=challenges,
-        )
-        if stream and 200 <= raw.status_code < 300:
-            response.raw = raw
-        else:
+            data = _open_body(body)
+            log.debug("> %s %s%s", method, redact_url(url), _trace_headers(headers, authorization))
+            _current.exchange = exchange
             try:
-                # Reading even a HEAD's empty body lets urllib3 return the connection to
-                # the pool; closing an unread response would drop it.
-                content = _read_capped(raw, read_limit, truncate, url)
-                response.body = b"" if method == "HEAD" else content
+                raw = self._session.request(
+                    method,
+                    url,
+                    headers=dict(headers or {}),
+                    auth=_HeaderAuth(authorization),
+                    data=data,
+                    stream=True,
+                    allow_redirects=False,
+                    timeout=timeout,
+                    verify=not self._skips_verification(url),
+                )
             finally:
-                raw.close()
+                _current.exchange = outer
+                if hasattr(data, "close"):
+                    data.close()
+            challenges = tuple(raw.raw.headers.getlist("WWW-Authenticate")) if raw.raw else ()
+            response = HttpResponse(
+                status=raw.status_code,
+                url=url,
+                headers=raw.headers,
+                challenges=challenges,
+                reason=raw.reason or "",
+            )
+            if stream and 200 <= raw.status_code < 300:
+                response.raw = raw
+                response.exchange = exchange
+                keep_open = True
+            else:
+                try:
+                    # Reading even a HEAD's empty body lets urllib3 return the connection to
+                    # the pool; closing an unread response would drop it.
+                    read = _read_capped(raw, read_limit, truncate, url)
+                    response.body = b"" if method == "HEAD" else read
+                finally:
+                    raw.close()
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
+            if exchange.expired:
+                raise self._cut_error(method, url, exchange) from None
+            if isinstance(exc, urllib3.exceptions.HTTPError):
+                raise requests.exceptions.ConnectionError(exc) from exc
+            raise
+        except ValueError as exc:
+            # requests parses a redirect's Location even when not following it.
+            raise MalformedResponseError(
+                f"{urlsplit(url).netloc} sent a malformed answer to {method} {redact_url(url)}"
+                f" ({str(exc)[:100]}); a redirect Location that is not a valid URL?"
+            ) from None
+        finally:
+            if not keep_open:
+                exchange.stop()
+        if exchange.expired and not keep_open:
+            raise self._cut_error(method, url, exchange)
         log.debug(
             "< %d %s%s",
             response.status,
@@ -532,6 +842,14 @@ class Transport:
             _trace_response_headers(response.headers),
         )
         return response
+
+    def _cut_error(self, method: str, url: str, exchange: _Exchange) -> Exception:
+        if self.deadline is not None and self.deadline.remaining() <= 0:
+            return self.deadline.expired_error()
+        return _RequestCut(
+            f"{method} {redact_url(url)} took longer than its {exchange.limit or 0:.0f} s "
+            "limit; cut off"
+        )
 
 
 def _open_body(body: BodySource | None) -> Any:
@@ -544,8 +862,8 @@ def _open_body(body: BodySource | None) -> Any:
 
 
 def _read_capped(raw: requests.Response, limit: int, truncate: bool, url: str) -> bytes:
-    declared = raw.headers.get("Content-Length")
-    if declared and declared.isdigit() and int(declared) > limit and not truncate:
+    declared = raw.headers.get("Content-Length") or ""
+    if _DELTA_SECONDS.fullmatch(declared) and int(declared[:20]) > limit and not truncate:
         raise ManifestTooLargeError(
             f"response from {redact_url(url)} is {declared} bytes, over the {limit} byte limit"
         )
@@ -564,8 +882,20 @@ def _read_capped(raw: requests.Response, limit: int, truncate: bool, url: str) -
     return b"".join(chunks)
 
 
-def _is_retryable(exc: BaseException) -> bool:
+def _seconds(value: float) -> str:
+    return "for ever" if math.isinf(value) else f"{value:.0f} s"
+
+
+def _outcome_text(exc: BaseException | None) -> str:
     if isinstance(exc, _RetryableStatus):
+        return f"last answer {exc.response.status} {exc.response.reason}".strip()
+    if isinstance(exc, requests.exceptions.RequestException):
+        return _short_reason(exc)
+    return redact_text(str(exc))[:200] if exc else "no answer"
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, _RetryableStatus | _RequestCut):
         return True
     if isinstance(exc, TransportError) and not isinstance(exc, TLSError):
         # A streamed body (a blob copied from another registry) broke while being sent:

@@ -42,7 +42,7 @@ Match = Callable[[str, str], bool] | tuple[str | None, str]
 class Action:
     """What to do instead of (or to) a forwarded request; build with the functions below."""
 
-    kind: str  # "status" | "reset" | "truncate" | "redirect" | "drop_header"
+    kind: str  # "status" | "reset" | "lose" | "truncate" | "redirect" | "drop_header"
     status: int = 0
     headers: Headers = field(default_factory=list)
     body: bytes = b""
@@ -57,6 +57,11 @@ def status(code: int, headers: dict[str, str] | None = None, body: bytes = b"") 
 def reset() -> Action:
     """Close the connection abruptly with no response (SO_LINGER 0 → TCP RST)."""
     return Action("reset")
+
+
+def lose() -> Action:
+    """Forward (the registry does the work), then reset the connection instead of replying."""
+    return Action("lose")
 
 
 def truncate() -> Action:
@@ -266,6 +271,9 @@ class _ProxyHandler(RigHandler):
             self.send_bytes(502, f"upstream error: {exc}\n".encode(), content_type="text/plain")
             return
         log(code)
+        if action and action.kind == "lose":
+            self._reset_connection()
+            return
         self.send_response_only(code, reason)
         for name, value in headers:
             lowered = name.lower()
