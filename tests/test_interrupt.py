@@ -52,10 +52,10 @@ def _seed_big_image(fake, repo: str, tag: str) -> str:
     return _digest(layer)
 
 
-def _open_uploads(storage: Path) -> list[Path]:
-    """Sessions distribution could resume: cancelling one deletes its `startedat` and
-    data (it leaves an empty hash state behind, which nothing can resume)."""
-    return list(storage.glob("docker/registry/v2/repositories/**/_uploads/*/startedat"))
+def _open_uploads(storage: Path, repo: str) -> list[Path]:
+    """Sessions distribution could resume in `repo`: cancelling one deletes its
+    `startedat` and data (it leaves an empty hash state behind, which nothing resumes)."""
+    return list(storage.glob(f"docker/registry/v2/repositories/{repo}/_uploads/*/startedat"))
 
 
 def test_ctrl_c_during_a_copy_stops_at_once_and_leaves_no_upload_session(
@@ -78,9 +78,9 @@ def test_ctrl_c_during_a_copy_stops_at_once_and_leaves_no_upload_session(
     try:
         # Wait until the upload has started in the target registry, then press Ctrl-C.
         deadline = time.monotonic() + 30
-        while not _open_uploads(registry_plain.root) and time.monotonic() < deadline:
+        while not _open_uploads(registry_plain.root, repo) and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert _open_uploads(registry_plain.root), "the copy never started"
+        assert _open_uploads(registry_plain.root, repo), "the copy never started"
         time.sleep(0.3)
         pressed = time.monotonic()
         proc.send_signal(signal.SIGINT)
@@ -90,7 +90,7 @@ def test_ctrl_c_during_a_copy_stops_at_once_and_leaves_no_upload_session(
         proc.kill()
     assert proc.returncode == 130, err.decode()
     assert err.decode().strip().splitlines()[-1] == "manifestor: interrupted"
-    assert _open_uploads(registry_plain.root) == []
+    assert _open_uploads(registry_plain.root, repo) == []
     assert not (
         registry_plain.root / f"docker/registry/v2/repositories/{repo}/_manifests/tags/1.0"
     ).exists()

@@ -316,13 +316,38 @@ def test_children_fetched_from_the_target_repository_are_not_head_checked_again(
     assert ("PUT", images["amd64"].digest) not in by_digest
 
 
-def test_push_of_a_stored_list_checks_each_child_in_the_target_repository(
+def test_push_of_a_stored_list_trusts_the_children_create_read_from_the_target_repository(
     cli, registry_plain, repo, fault_proxy
 ):
+    """`create` records the repository it read each entry from; a push into that
+    repository needs no HEAD for it (issue 11's round-trip budget)."""
+    proxy = fault_proxy(registry_plain)
+    push_arches(registry_plain, repo, ("amd64", "arm64"))
+    target = ref(proxy.host, repo, "1.0")
+    cli.ok("create", target, *sources_in(proxy.host, repo, ("amd64", "arm64")))
+    proxy.reset()
+
+    cli.ok("push", target)
+
+    heads = [
+        i for m, i in manifest_requests(proxy, repo) if m == "HEAD" and i.startswith("sha256:")
+    ]
+    assert heads == []
+
+
+def test_push_of_a_stored_list_checks_children_no_run_has_read(
+    cli, registry_plain, repo, fault_proxy
+):
+    """Entries without manifestor's record (a list docker made) are HEAD-checked."""
     proxy = fault_proxy(registry_plain)
     images = push_arches(registry_plain, repo, ("amd64", "arm64"))
     target = ref(proxy.host, repo, "1.0")
     cli.ok("create", target, *sources_in(proxy.host, repo, ("amd64", "arm64")))
+    for entry in (cli.config_dir / "manifests").rglob("*"):
+        if entry.is_file() and "manifestorReadFrom" in entry.read_text():
+            body = json.loads(entry.read_text())
+            del body["manifestorReadFrom"]
+            entry.write_text(json.dumps(body))
     proxy.reset()
 
     cli.ok("push", target)

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from manifestor.errors import (
+    ManifestBlobUnknownError,
     ManifestInvalidError,
     MissingChildError,
     ReadBackError,
@@ -103,9 +104,12 @@ def push_list(
     copied = client.jobs.map(lambda e: _bring_child(client, target, e, notify, progress), brought)
     if not isinstance(expect_current, _Any):
         _check_expected(destinations[0], client.head_manifest(destinations[0]), expect_current)
-    document, confirmed = _put_list(
-        client, stale, document, descriptors, list_format, annotations, warn
-    )
+    try:
+        document, confirmed = _put_list(
+            client, stale, document, descriptors, list_format, annotations, warn
+        )
+    except ManifestBlobUnknownError as refused:
+        raise _name_missing_children(refused, entries) from None
     if not confirmed:
         # The registry's reply did not name what it stored: read the tag back.
         _read_back(client, _list_destination(stale[0], document), document)
@@ -183,6 +187,23 @@ def _lossless_alternative(
     if not docker_list_can_hold(descriptors):
         return None
     return build_list(descriptors, DOCKER_LIST, None)
+
+
+def _name_missing_children(
+    refused: ManifestBlobUnknownError, entries: Sequence[ListEntry]
+) -> ManifestBlobUnknownError:
+    """The registry named a child it lacks by digest; say which entry that is (a child
+    read by `create` that has been deleted from the repository since, say)."""
+    named = [e for e in entries if e.manifest.digest in str(refused)]
+    if not named:
+        return refused
+    which = ", ".join(f"{e.manifest.digest} ({e.label})" for e in named)
+    return ManifestBlobUnknownError(
+        f"{refused}; missing from the target repository: {which}; nothing was published "
+        "under the tag",
+        status=refused.status,
+        errors=refused.errors,
+    )
 
 
 def _read_back(client: RegistryClient, tag: Reference, document: Manifest) -> None:
