@@ -14,7 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from manifestor.errors import CredentialsError
-from manifestor.local.keychain import call_helper, docker_config_dir, helper_failure
+from manifestor.local.keychain import (
+    call_helper,
+    docker_config_dir,
+    helper_failure,
+    read_config_json,
+)
 from manifestor.model.reference import credential_key
 
 
@@ -91,26 +96,9 @@ def _helper_for(config: dict[str, Any], key: str) -> str:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # docker tolerates a BOM; so does Keychain
-    except FileNotFoundError:
-        return {}
-    except OSError as exc:
-        raise CredentialsError(f"cannot read {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise CredentialsError(f"{path} is not UTF-8 text; fix it first") from None
-    if not text.strip():
-        return {}
-    try:
-        config = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CredentialsError(
-            f"{path} is not valid JSON (line {exc.lineno}); fix it first"
-        ) from None
-    except (ValueError, RecursionError):
-        raise CredentialsError(f"{path} is not valid JSON; fix it first") from None
-    if not isinstance(config, dict) or not isinstance(config.get("auths", {}), dict):
-        raise CredentialsError(f"{path} is not a Docker config object; fix it first")
+    config = read_config_json(path)
+    if not isinstance(config.get("auths", {}), dict):
+        raise CredentialsError(f"{path}: \"auths\" is not an object; fix it first")
     return config
 
 

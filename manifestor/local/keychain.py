@@ -17,6 +17,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from manifestor.errors import CredentialsError
 from manifestor.model.reference import DOCKER_HUB_CREDENTIAL_KEY, credential_key
@@ -292,16 +293,23 @@ def _lookup_host(auths: Mapping[str, Credential], hosts: Sequence[str]) -> Crede
 
 
 def _read_config_file(path: Path) -> _DockerConfig:
+    document = read_config_json(path)
+    return _parse_config(document, str(path)) if document else _DockerConfig()
+
+
+def read_config_json(path: Path) -> dict[str, Any]:
+    """A config.json as its JSON object ({} when absent or empty). The one reader for the
+    keychain and for login's rewrite, so both accept and refuse the same files."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = path.read_text(encoding="utf-8-sig")  # docker tolerates a BOM
     except FileNotFoundError:
-        return _DockerConfig()
+        return {}
     except UnicodeDecodeError:
         raise CredentialsError(f"{path}: not UTF-8 text") from None
     except OSError as err:
         raise CredentialsError(f"{path}: cannot read: {err.strerror}") from None
     if not text.strip():
-        return _DockerConfig()  # docker treats an empty file as an empty config
+        return {}  # docker treats an empty file as an empty config
     try:
         document = json.loads(text)
     except json.JSONDecodeError as err:
@@ -311,7 +319,9 @@ def _read_config_file(path: Path) -> _DockerConfig:
         ) from None
     except (ValueError, RecursionError):  # a number too long to convert, nesting too deep
         raise CredentialsError(f"{path}: invalid JSON") from None
-    return _parse_config(document, str(path))
+    if not isinstance(document, dict):
+        raise CredentialsError(f"{path}: expected a JSON object at the top level")
+    return document
 
 
 def _parse_config(document: object, origin: str) -> _DockerConfig:

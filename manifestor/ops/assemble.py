@@ -15,6 +15,7 @@ from manifestor.model.entries import (
     is_attestation_descriptor,
     platform_from_config,
 )
+from manifestor.model.oci import Descriptor
 from manifestor.model.reference import Reference
 from manifestor.remote.client import RegistryClient
 
@@ -53,20 +54,31 @@ def resolve_source(
         )
         what = "--platform selects no image from" if selection.platforms else "no image in"
         raise UsageError(f"{what} source list {ref} (it has {present or 'no images'})")
-    children = client.jobs.map(lambda d: client.get_manifest(ref.at_digest(d.digest)), wanted)
-    entries = []
-    for descriptor, child in zip(wanted, children, strict=True):
-        if child.is_list:
+    entries = fetch_children(client, ref, wanted)
+    for entry in entries:
+        if entry.manifest.is_list:
             raise ManifestFormatError(
-                f"source {ref} nests a list ({descriptor.digest}); not supported"
+                f"source {ref} nests a list ({entry.manifest.digest}); not supported"
             )
-        entries.append(
-            ListEntry(
-                ref.with_digest(descriptor.digest),
-                child,
-                descriptor.platform,
-                dict(descriptor.annotations or {}),
-                fetched=True,
-            )
-        )
     return entries
+
+
+def fetch_children(
+    client: RegistryClient, ref: Reference, descriptors: Sequence[Descriptor]
+) -> list[ListEntry]:
+    """The children a list at `ref` names, fetched by digest from its repository
+    (concurrently), as entries with the platform and annotations of their descriptors.
+    Each is named `ref@digest` (keeping the tag, for messages)."""
+    manifests = client.jobs.map(
+        lambda d: client.get_manifest(ref.at_digest(d.digest)), list(descriptors)
+    )
+    return [
+        ListEntry(
+            ref.with_digest(d.digest),
+            manifest,
+            d.platform,
+            dict(d.annotations or {}),
+            fetched=True,
+        )
+        for d, manifest in zip(descriptors, manifests, strict=True)
+    ]

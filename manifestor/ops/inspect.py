@@ -12,6 +12,7 @@ from manifestor.local.store import ManifestStore
 from manifestor.model.entries import ListEntry, ListFormat, list_document, platform_from_config
 from manifestor.model.reference import Reference
 from manifestor.model.render import list_view, manifest_view, verbose_view
+from manifestor.ops.assemble import fetch_children
 from manifestor.ops.lists import find_entry, from_stored, load_entries
 from manifestor.remote.client import RegistryClient
 
@@ -72,18 +73,7 @@ def remote_view(client: RegistryClient, ref: Reference, *, verbose: bool = False
     if not verbose:
         return list_view(manifest) if manifest.is_list else manifest_view(manifest)
     if manifest.is_list:
-        children = []
-        for child in manifest.children:
-            child_ref = ref.with_digest(child.digest)
-            children.append(
-                ListEntry(
-                    child_ref,
-                    client.get_manifest(child_ref),
-                    child.platform,
-                    dict(child.annotations or {}),
-                )
-            )
-        return verbose_view(children, as_list=True)
+        return verbose_view(fetch_children(client, ref, manifest.children), as_list=True)
     config = client.get_blob(ref, manifest.config.digest)
     entry = ListEntry(ref, manifest, platform_from_config(config, str(ref)))
     return verbose_view([entry], as_list=False)

@@ -18,6 +18,7 @@ from manifestor.model.entries import ListEntry, ListFormat, describes
 from manifestor.model.oci import LIST_MEDIA_TYPES
 from manifestor.model.platform import platforms_match
 from manifestor.model.reference import Reference
+from manifestor.ops.assemble import fetch_children
 from manifestor.ops.events import Notify, Progress
 from manifestor.ops.publish import PushResult, push_list
 from manifestor.remote.client import ManifestInfo, RegistryClient
@@ -123,20 +124,7 @@ def _current_list(
         raise ManifestFormatError(
             f"{target} holds a single image, not a list; refusing to merge into it"
         )
-    children = current.children
-    manifests = client.jobs.map(
-        lambda d: client.get_manifest(target.at_digest(d.digest)), list(children)
-    )
-    entries = [
-        ListEntry(
-            target.at_digest(d.digest),
-            manifest,
-            d.platform,
-            dict(d.annotations or {}),
-            fetched=True,
-        )
-        for d, manifest in zip(children, manifests, strict=True)
-    ]
+    entries = fetch_children(client, at, current.children)
     return entries, dict(current.annotations)
 
 
