@@ -29,14 +29,24 @@ COMMANDS = ("create", "annotate", "inspect", "push", "rm", "verify", "login", "l
 
 
 def _install(venv: Path, typer_version: str | None) -> str:
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    pip = [
+        str(venv / "bin" / "python"),
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--disable-pip-version-check",
+    ]
     if typer_version is None:
         subprocess.run([*pip, str(ROOT)], check=True)
     else:
         subprocess.run([*pip, f"typer=={typer_version}"], check=True)
     done = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", "import importlib.metadata as m; "
-         "print(m.version('typer'))"],
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import importlib.metadata as m; print(m.version('typer'))",
+        ],
         check=True,
         capture_output=True,
         text=True,
