@@ -125,7 +125,6 @@ class Row:
     key: str
     title: str
     baseline: str | None  # the docker row its time is compared with
-    processes: str  # what one run is, for the legend
     samples: list[Sample] = field(default_factory=list)
 
 
@@ -184,7 +183,7 @@ class Bench:
     proxy: FaultProxy
     client: RigClient
     manifestor: list[str]
-    work: Path  # this latency's state: caches, configs, podman storage
+    work: Path  # state kept across the whole run: caches, config directories, podman storage
     sources: list[str]
     spec_sources: list[str]
 
@@ -351,28 +350,20 @@ class Bench:
 
 
 def main_rows(have_docker: bool, have_podman: bool) -> list[Row]:
-    rows = []
-    if have_docker:
-        rows.append(Row("docker", "docker create + push", None, "2 processes"))
-    if have_podman:
-        rows.append(Row("podman-one", "podman create + push --all=false", "docker", "2 processes"))
-        rows.append(Row("podman-all", "podman create + push (--all)", "docker", "2 processes"))
+    """The rows of one round, in the order they run; each compared with a docker row."""
     base = "docker" if have_docker else None
+    rows = [Row("docker", "docker create + push", None)] if have_docker else []
+    if have_podman:
+        rows.append(Row("podman-one", "podman create + push --all=false", base))
+        rows.append(Row("podman-all", "podman create + push (--all)", base))
     rows += [
-        Row("m-create-push", "manifestor create + push", base, "2 processes"),
-        Row("m-one-shot", "manifestor push TARGET SRC...", base, "1 process, one-shot"),
-        Row("m-no-cache", "  the same, cache off", base, "1 process, MANIFESTOR_CACHE_DIR=off"),
+        Row("m-create-push", "manifestor create + push", base),
+        Row("m-one-shot", "manifestor push TARGET SRC...", base),
+        Row("m-no-cache", "  the same, cache off", base),
     ]
     if have_docker:
-        rows.append(Row("docker-rerun", "re-run: docker create + push", None, "2 processes"))
-    rows.append(
-        Row(
-            "m-rerun",
-            "re-run: manifestor one-shot",
-            "docker-rerun" if have_docker else None,
-            "the one-shot push of the same round again",
-        )
-    )
+        rows.append(Row("docker-rerun", "re-run: docker create + push", None))
+    rows.append(Row("m-rerun", "re-run: manifestor one-shot", "docker-rerun" if base else None))
     return rows
 
 
@@ -400,22 +391,11 @@ def run_main_round(bench: Bench, rows: list[Row], label: str, keep: bool) -> Non
 def spec_rows(sizes: list[int], have_docker: bool) -> list[Row]:
     rows = []
     for size in sizes:
+        docker = f"docker-spec{size}"
         if have_docker:
-            rows.append(
-                Row(
-                    f"docker-spec{size}",
-                    f"{size} releases: docker",
-                    None,
-                    f"{size} x (create + push), {2 * size} processes",
-                )
-            )
+            rows.append(Row(docker, f"{size} releases: docker", None))
         rows.append(
-            Row(
-                f"m-spec{size}",
-                f"{size} releases: manifestor --spec",
-                f"docker-spec{size}" if have_docker else None,
-                "1 process, one spec file",
-            )
+            Row(f"m-spec{size}", f"{size} releases: manifestor", docker if have_docker else None)
         )
     return rows
 
@@ -561,7 +541,7 @@ def target_lines(results: Results, startup: Startup | None) -> list[tuple[str, s
     if startup is None:
         lines.append((f"--version <= {VERSION_MS} ms median", "not measured", None))
     else:
-        ms = startup.median_ms(["--version"])
+        ms = startup.median_ms("--version")
         lines.append((f"--version <= {VERSION_MS} ms median", f"{ms:.0f} ms", ms <= VERSION_MS))
     rerun = results.rows.get("m-rerun")
     if rerun and rerun.samples:
@@ -637,66 +617,68 @@ def print_latency_block(results: Results, startup: Startup | None) -> None:
 
 @dataclass
 class Startup:
-    python: str
-    runs: int
     install: str
     times: dict[str, list[float]]  # label -> seconds per run
-    argv: dict[str, list[str]]
 
-    def median_ms(self, key: list[str] | str) -> float:
-        label = key if isinstance(key, str) else " ".join(key)
+    def median_ms(self, label: str) -> float:
         return med(self.times[label]) * 1000
 
 
 def command_names(manifestor: list[str]) -> list[str]:
-    """The commands `manifestor --help` lists (so a new command is timed without an edit)."""
+    """The commands `manifestor --help` lists (so a new command is timed without an edit).
+    Reads click's plain "Commands:" section and rich's boxed one alike."""
     out = subprocess.run(
         [*manifestor, "--help"], capture_output=True, text=True, check=True, timeout=60
     ).stdout
-    names, inside = [], False
+    names: list[str] = []
+    inside = False
     for line in out.splitlines():
-        if re.match(r"^\W*Commands\W*$", line.strip()) or line.strip().startswith("Commands"):
+        if re.match(r"^\W*Commands\b", line):
             inside = True
-            continue
-        if inside:
-            match = re.match(r"^[\s│|]+([a-z][a-z0-9-]*)\s", line)
+        elif inside:
+            # a name sits near the left edge; wrapped descriptions are indented further
+            match = re.match(r"^[│|]?\s{1,4}([a-z][a-z0-9-]*)(\s{2,}|\s*$)", line)
             if match:
                 names.append(match.group(1))
-            elif line.strip() and not line.strip().startswith(("╰", "─")):
+            elif not line.strip() or re.match(r"^\S", line) and not line.startswith("│"):
                 if names:
                     break
     return names
 
 
 def measure_startup(
-    manifestor: list[str], python: str, runs: int, install: str, commands: bool = True
+    manifestor: list[str], python: str, runs: int, command_runs: int, install: str
 ) -> Startup:
-    """Median start-up of `--version`, `--help` and each `<command> --help` (interleaved runs),
-    next to `python -c pass` of the interpreter manifestor runs on. Mergeable on its own."""
-    argv = {"python -c pass": [python, "-c", "pass"]}
-    argv["--version"] = [*manifestor, "--version"]
-    argv["--help"] = [*manifestor, "--help"]
-    for name in command_names(manifestor) if commands else []:
-        argv[f"{name} --help"] = [*manifestor, name, "--help"]
+    """Start-up of `manifestor --version`, `--help` (`runs` times) and of `<command> --help`
+    for every command (`command_runs` times; 0: none), next to `python -c pass` of the
+    interpreter manifestor runs on and `docker --version`. The runs are interleaved."""
+    headline = {"python -c pass": [python, "-c", "pass"]}
+    headline["--version"] = [*manifestor, "--version"]
+    headline["--help"] = [*manifestor, "--help"]
     if shutil.which("docker"):
-        argv["docker --version"] = ["docker", "--version"]
+        headline["docker --version"] = ["docker", "--version"]
+    commands = {}
+    for name in command_names(manifestor) if command_runs else []:
+        commands[f"{name} --help"] = [*manifestor, name, "--help"]
     env = clean_environment()
-    for command in argv.values():  # one unmeasured run each: page cache, .pyc files
+    for command in headline.values():  # unmeasured: fills the page cache
         subprocess.run(command, env=env, capture_output=True, timeout=60, check=True)
-    times: dict[str, list[float]] = {label: [] for label in argv}
-    for _ in range(runs):
-        for label, command in argv.items():
+    times: dict[str, list[float]] = {label: [] for label in [*headline, *commands]}
+    for i in range(max(runs, command_runs)):
+        todo = {**(headline if i < runs else {}), **(commands if i < command_runs else {})}
+        for label, command in todo.items():
             started = time.perf_counter()
             subprocess.run(command, env=env, capture_output=True, timeout=60, check=True)
             times[label].append(time.perf_counter() - started)
-    return Startup(python, runs, install, times, argv)
+    return Startup(install, times)
 
 
 def print_startup(startup: Startup) -> None:
     base = startup.median_ms("python -c pass")
     print()
-    print(f"== start-up: median of {startup.runs} interleaved runs; {startup.install} ==")
-    print(f"{'command':<28} {'median ms':>9} {'min-max ms':>13} {'x python':>9}  target")
+    print(f"== start-up: {startup.install}; interleaved runs ==")
+    header = f"{'command':<28} {'runs':>4} {'median ms':>9} {'min-max ms':>11} {'x python':>8}"
+    print(header + "  target")
     for label, values in startup.times.items():
         ms = med(values) * 1000
         spread = f"{min(values) * 1000:.0f}-{max(values) * 1000:.0f}"
@@ -707,15 +689,17 @@ def print_startup(startup: Startup) -> None:
         else:
             target = ""
         name = label if label in ("python -c pass", "docker --version") else f"manifestor {label}"
-        print(f"{name:<28} {ms:>9.0f} {spread:>13} {ms / base:>8.2f}x  {target}")
+        print(f"{name:<28} {len(values):>4} {ms:>9.0f} {spread:>11} {ms / base:>7.2f}x  {target}")
     commands = [k for k in startup.times if k.endswith(" --help") and k != "--help"]
-    slowest = max(commands, key=lambda k: med(startup.times[k]), default=None)
-    if slowest:
+    if commands:
+        slowest = max(commands, key=startup.median_ms)
         ms = startup.median_ms(slowest)
         print(
-            f"slowest command start-up: manifestor {slowest} {ms:.0f} ms"
-            f" (target {COMMAND_MS} ms: {verdict(ms <= COMMAND_MS)})"
+            f"slowest command start-up: manifestor {slowest}, {ms:.0f} ms median"
+            f" (<= {COMMAND_MS} ms: {verdict(ms <= COMMAND_MS)})"
         )
+    else:
+        print("commands' start-up (`manifestor <command> --help`) not measured")
 
 
 # -- the manifestor under test: a normal (non-editable) install --
@@ -859,7 +843,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--spec-runs", type=int, help="measured runs per spec size (default 2)")
     parser.add_argument("--latencies", help="ms added per request and connection (default 20,0)")
-    parser.add_argument("--startup-runs", type=int, help="runs per start-up command (default 7)")
+    parser.add_argument(
+        "--startup-runs", type=int, help="runs of --version, --help, python -c pass (default 7)"
+    )
+    parser.add_argument(
+        "--command-runs", type=int, help="runs of each `manifestor <command> --help` (default 3)"
+    )
     parser.add_argument("--no-startup", action="store_true", help="skip the start-up part")
     parser.add_argument("--startup-only", action="store_true", help="only the start-up part")
     parser.add_argument("--no-podman", action="store_true", help="leave podman out")
@@ -877,6 +866,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.warmup = args.warmup if args.warmup is not None else (0 if quick else 1)
     args.spec_runs = args.spec_runs if args.spec_runs is not None else (1 if quick else 2)
     args.startup_runs = args.startup_runs or (3 if quick else 7)
+    args.command_runs = args.command_runs if args.command_runs is not None else (0 if quick else 3)
     sizes = args.spec_sizes or ("5" if quick else "10,25,50")
     latencies = args.latencies or ("0" if quick else "20,0")
     try:
@@ -935,7 +925,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_startup:
             print("bench: start-up ...", file=sys.stderr)
             startup = measure_startup(
-                manifestor, python, args.startup_runs, install, commands=not args.quick
+                manifestor, python, args.startup_runs, args.command_runs, install
             )
         if not args.startup_only:
             if not Path(REGISTRY_BIN).exists():

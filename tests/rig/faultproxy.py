@@ -244,9 +244,17 @@ class _ProxyHandler(RigHandler):
 
     def _proxy(self) -> None:
         self.proxy._request_started()
+        self._in_flight = True
         try:
             self._handle_request()
         finally:
+            self._request_done()
+
+    def _request_done(self) -> None:
+        # At the log, before the reply goes out: a client may send its next request as soon
+        # as it has the reply, and that must not count as two in flight.
+        if self._in_flight:
+            self._in_flight = False
             self.proxy._request_ended()
 
     def _handle_request(self) -> None:
@@ -265,6 +273,7 @@ class _ProxyHandler(RigHandler):
                     self.command, path, query, received, code, action.kind if action else None
                 )
             )
+            self._request_done()
 
         if action and action.kind == "reset":
             log(None)
