@@ -538,11 +538,7 @@ def target_lines(results: Results, startup: Startup | None) -> list[tuple[str, s
     time_target("one-shot push", "m-one-shot", "docker", ONE_SHOT_TIME)
     time_target("  the same, cache off", "m-no-cache", "docker", ONE_SHOT_TIME)
     time_target("create + push", "m-create-push", "docker", CREATE_PUSH_TIME)
-    if startup is None:
-        lines.append((f"--version <= {VERSION_MS} ms median", "not measured", None))
-    else:
-        ms = startup.median_ms("--version")
-        lines.append((f"--version <= {VERSION_MS} ms median", f"{ms:.0f} ms", ms <= VERSION_MS))
+    lines.extend(startup_targets(startup))
     rerun = results.rows.get("m-rerun")
     if rerun and rerun.samples:
         gets = max(s.methods.get("GET", 0) for s in rerun.samples)
@@ -554,6 +550,14 @@ def target_lines(results: Results, startup: Startup | None) -> list[tuple[str, s
                 f"at most {gets} GET, {puts} PUT in a run; said 'unchanged' in {said}/"
                 f"{len(rerun.samples)}",
                 gets == 0 and puts == 0,
+            )
+        )
+        peak = min(max(p.peak for p in s.phases) for s in rerun.samples)
+        lines.append(
+            (
+                "unchanged re-run: its HEADs in parallel",
+                f"at least {peak} requests in flight at once in every run",
+                peak > 1,
             )
         )
     sizes = sorted(int(k[len("m-spec") :]) for k in results.rows if k.startswith("m-spec"))
@@ -591,8 +595,30 @@ def target_lines(results: Results, startup: Startup | None) -> list[tuple[str, s
     return lines
 
 
+def startup_targets(startup: Startup | None) -> list[tuple[str, str, bool | None]]:
+    if startup is None:
+        return [(f"--version <= {VERSION_MS} ms median", "not measured", None)]
+    lines: list[tuple[str, str, bool | None]] = []
+    for label in ("--version", "--help"):
+        ms = startup.median_ms(label)
+        lines.append((f"{label} <= {VERSION_MS} ms median", f"{ms:.0f} ms", ms <= VERSION_MS))
+    commands = [k for k in startup.times if k.endswith(" --help") and k != "--help"]
+    if commands:
+        slowest = max(commands, key=startup.median_ms)
+        ms = startup.median_ms(slowest)
+        lines.append(
+            (
+                f"every command's start-up <= {COMMAND_MS} ms",
+                f"slowest: {slowest}, {ms:.0f} ms median",
+                ms <= COMMAND_MS,
+            )
+        )
+    return lines
+
+
 def print_targets(results: Results, startup: Startup | None) -> None:
-    print(f"issue 11 targets, from this run at {results.latency_ms:g} ms:")
+    judged = "the issue's condition" if results.latency_ms == 20 else "the issue judges at 20 ms"
+    print(f"issue 11 targets, from this run at {results.latency_ms:g} ms ({judged}):")
     for target, shown, ok in target_lines(results, startup):
         mark = "-" if ok is None else verdict(ok)
         print(f"  {target:<44} {shown:<52} {mark}")
@@ -663,7 +689,9 @@ def measure_startup(
     env = clean_environment()
     for command in headline.values():  # unmeasured: fills the page cache
         subprocess.run(command, env=env, capture_output=True, timeout=60, check=True)
-    times: dict[str, list[float]] = {label: [] for label in [*headline, *commands]}
+    order = [*(k for k in headline if k != "docker --version"), *commands]
+    order += [k for k in headline if k == "docker --version"]
+    times: dict[str, list[float]] = {label: [] for label in order}
     for i in range(max(runs, command_runs)):
         todo = {**(headline if i < runs else {}), **(commands if i < command_runs else {})}
         for label, command in todo.items():
@@ -690,16 +718,8 @@ def print_startup(startup: Startup) -> None:
             target = ""
         name = label if label in ("python -c pass", "docker --version") else f"manifestor {label}"
         print(f"{name:<28} {len(values):>4} {ms:>9.0f} {spread:>11} {ms / base:>7.2f}x  {target}")
-    commands = [k for k in startup.times if k.endswith(" --help") and k != "--help"]
-    if commands:
-        slowest = max(commands, key=startup.median_ms)
-        ms = startup.median_ms(slowest)
-        print(
-            f"slowest command start-up: manifestor {slowest}, {ms:.0f} ms median"
-            f" (<= {COMMAND_MS} ms: {verdict(ms <= COMMAND_MS)})"
-        )
-    else:
-        print("commands' start-up (`manifestor <command> --help`) not measured")
+    if not any(k.endswith(" --help") and k != "--help" for k in startup.times):
+        print("each command's start-up (`manifestor <command> --help`): not measured")
 
 
 # -- the manifestor under test: a normal (non-editable) install --
