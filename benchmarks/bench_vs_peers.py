@@ -34,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -987,7 +988,7 @@ def main(argv: list[str] | None = None) -> int:
         if startup is not None:
             print_startup(startup)
         if not args.startup_only:
-            print_setup(args, nodelay)
+            print_setup(nodelay)
             for results in all_results:
                 print_latency_block(results, startup)
     print()
@@ -998,30 +999,25 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def print_setup(args: argparse.Namespace, nodelay: str) -> None:
+def print_setup(nodelay: str) -> None:
+    notes = [
+        f"sources: {N} per-arch images in one repository ({REPO}:1.0-<arch>), tiny (one layer)",
+        "proxy: the test rig's FaultProxy, adding the latency once per new connection and once"
+        f" per request; TCP_NODELAY on its sockets: {nodelay}",
+        "counted per run from the proxy: requests by method; TCP connections (docker's and"
+        " podman's HTTPS attempts before plain HTTP count as connections, not requests); peak ="
+        " the most requests in flight at once in any process of the run",
+        "state kept per series, as on one user's machine: manifestor one MANIFESTOR_CACHE_DIR"
+        " and config directory per row for the whole run (the warm-up fills it; the re-run row"
+        " uses the one-shot row's, the spec rows share one); podman one --root/--runroot per"
+        " row; docker a fresh DOCKER_CONFIG per run (it keeps nothing a later run could reuse)",
+        "the rows run in turn in every round; a re-run pushes that round's tag again with the"
+        f" same sources; specs: the same {len(SPEC_PLATFORMS)} sources in every release; docker's"
+        " smaller specs are the first releases of its largest",
+    ]
     print()
-    print(f"sources: {N} per-arch images in one repository ({REPO}:1.0-<arch>), tiny (one layer)")
-    print(
-        "proxy: the test rig's FaultProxy; the latency is added once per new connection and once"
-        f" per request; TCP_NODELAY on its sockets: {nodelay}"
-    )
-    print(
-        "counted per run from the proxy: requests by method, TCP connections (docker's and"
-        " podman's HTTPS attempts before plain HTTP count as connections, not requests), and"
-        " 'peak' = most requests in flight at once in any process of a run"
-    )
-    print(
-        "state kept per series, as one user's machine would: manifestor one MANIFESTOR_CACHE_DIR"
-        " and config directory per row (the warm-up fills it; the re-run row uses the one-shot"
-        " row's, since it re-runs that push; the spec rows share one), podman one"
-        " --root/--runroot per row; docker a fresh DOCKER_CONFIG per run (it caches nothing"
-        " between runs)"
-    )
-    print(
-        "rows run in turn within each round (alternating tools); the re-run rows push the same"
-        " round's tag again with the same sources; specs: 4 platforms per release, the same"
-        f" {len(SPEC_PLATFORMS)} sources in every release"
-    )
+    for note in notes:
+        print(textwrap.fill(note, width=100, subsequent_indent="  "))
 
 
 if __name__ == "__main__":
