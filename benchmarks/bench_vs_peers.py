@@ -29,6 +29,7 @@ import argparse
 import os
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -86,6 +87,7 @@ class Phase:
     """One or more processes counted together (one proxy reset)."""
 
     seconds: float
+    cpu: float  # user + system time of the processes
     methods: Counter
     connections: int
     peak: int  # most requests in flight at once
@@ -104,6 +106,10 @@ class Sample:
     @property
     def seconds(self) -> float:
         return sum(p.seconds for p in self.phases)
+
+    @property
+    def cpu(self) -> float:
+        return sum(p.cpu for p in self.phases)
 
     @property
     def requests(self) -> int:
@@ -144,31 +150,41 @@ def clean_environment(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_process(argv: Sequence[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(list(argv), env=env, capture_output=True, text=True, timeout=600)
-    if result.returncode != 0:
-        raise BenchError(
-            f"{' '.join(argv)} exited {result.returncode}\n{result.stdout}{result.stderr}"
-        )
-    return result
+@dataclass
+class Clock:
+    """Wall and CPU (user + system) seconds of the processes run through it."""
+
+    seconds: float = 0.0
+    cpu: float = 0.0
+
+    def run(self, argv: Sequence[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        result = subprocess.run(list(argv), env=env, capture_output=True, text=True, timeout=600)
+        self.seconds += time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.cpu += after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        if result.returncode != 0:
+            raise BenchError(
+                f"{' '.join(argv)} exited {result.returncode}\n{result.stdout}{result.stderr}"
+            )
+        return result
+
+    def phase(self, proxy: FaultProxy) -> Phase:
+        """This clock's times and the proxy's counts since its last reset()."""
+        time.sleep(SETTLE)  # untimed: the proxy's threads log the last connection
+        methods = Counter(r.method for r in proxy.requests)
+        return Phase(self.seconds, self.cpu, methods, proxy.connections, proxy.peak_in_flight)
 
 
 def measure(
-    proxy: FaultProxy, commands: Sequence[Sequence[str]], env: dict[str, str]
-) -> tuple[Phase, list[subprocess.CompletedProcess[str]]]:
-    """Run the commands one after another as one phase: their wall time and the proxy's counts."""
+    proxy: FaultProxy, argv: Sequence[str], env: dict[str, str]
+) -> tuple[Phase, subprocess.CompletedProcess[str]]:
+    """Run one process: its times and the requests and connections the proxy saw."""
     proxy.reset()
-    results = []
-    seconds = 0.0
-    for argv in commands:
-        started = time.perf_counter()
-        results.append(run_process(argv, env))
-        seconds += time.perf_counter() - started
-    time.sleep(SETTLE)
-    phase = Phase(
-        seconds, Counter(r.method for r in proxy.requests), proxy.connections, proxy.peak_in_flight
-    )
-    return phase, results
+    clock = Clock()
+    result = clock.run(argv, env)
+    return clock.phase(proxy), result
 
 
 def last_digest(output: str) -> str:
@@ -214,44 +230,31 @@ class Bench:
         return reply.content
 
     # docker: a fresh DOCKER_CONFIG per run; its manifest store keeps nothing a run could reuse.
-    def docker_create_push(self, tag: str, sources: list[str] | None = None) -> Sample:
-        sources = self.sources if sources is None else sources
+    def docker_create_push(self, tag: str) -> Sample:
         env = clean_environment(DOCKER_CONFIG=str(self.fresh("docker-config")))
         target = self.ref(tag)
-        create, _ = measure(
-            self.proxy, [["docker", "manifest", "create", "--insecure", target, *sources]], env
-        )
-        push, results = measure(self.proxy, [["docker", "manifest", "push", target]], env)
-        listed = self.served(tag, last_digest(results[-1].stdout), len(sources))
-        return Sample([create, push], lists=[listed])
+        create_argv = ["docker", "manifest", "create", "--insecure", target, *self.sources]
+        create, _ = measure(self.proxy, create_argv, env)
+        push, pushed = measure(self.proxy, ["docker", "manifest", "push", target], env)
+        return Sample([create, push], lists=[self.served(tag, last_digest(pushed.stdout), N)])
 
     def docker_releases(self, label: str, sizes: list[int]) -> dict[int, Sample]:
         """One create + push per release, one after another, up to the largest size; the
         figures for each smaller size are those of its first releases (the same work)."""
         env = clean_environment(DOCKER_CONFIG=str(self.fresh("docker-config")))
         self.proxy.reset()
+        clock = Clock()
         samples: dict[int, Sample] = {}
-        seconds, lists = 0.0, []
+        lists = []
         for i in range(max(sizes)):
             tag = f"docker-spec-{label}-{i}"
             target = self.ref(tag)
-            for argv in (
-                ["docker", "manifest", "create", "--insecure", target, *self.spec_sources],
-                ["docker", "manifest", "push", target],
-            ):
-                started = time.perf_counter()
-                result = run_process(argv, env)
-                seconds += time.perf_counter() - started
-            lists.append(self.served(tag, last_digest(result.stdout), len(self.spec_sources)))
+            create = ["docker", "manifest", "create", "--insecure", target, *self.spec_sources]
+            clock.run(create, env)
+            pushed = clock.run(["docker", "manifest", "push", target], env)
+            lists.append(self.served(tag, last_digest(pushed.stdout), len(self.spec_sources)))
             if i + 1 in sizes:
-                time.sleep(SETTLE)  # untimed, as in measure()
-                phase = Phase(
-                    seconds,
-                    Counter(r.method for r in self.proxy.requests),
-                    self.proxy.connections,
-                    self.proxy.peak_in_flight,
-                )
-                samples[i + 1] = Sample([phase], lists=list(lists))
+                samples[i + 1] = Sample([clock.phase(self.proxy)], lists=list(lists))
         return samples
 
     # podman: one --root/--runroot per series (a user's storage), plain HTTP allowed for the
@@ -259,41 +262,22 @@ class Bench:
     # not reach the images given to create), and --tls-verify=false on every command.
     def podman_create_push(self, tag: str, push_all: bool) -> Sample:
         storage = self.state("podman-all" if push_all else "podman-one")
-        conf = storage / "registries.conf"  # this latency's proxy
+        conf = storage / "registries.conf"  # names this latency's proxy
         conf.write_text(f'[[registry]]\nlocation = "{self.proxy.host}"\ninsecure = true\n')
         env = clean_environment(CONTAINERS_REGISTRIES_CONF=str(conf))
-        podman = [
-            "podman",
-            "--root",
-            str(storage / "root"),
-            "--runroot",
-            str(storage / "run"),
-            "--storage-driver",
-            "vfs",
-        ]
+        root, run = str(storage / "root"), str(storage / "run")
+        podman = ["podman", "--root", root, "--runroot", run, "--storage-driver", "vfs", "manifest"]
         local = f"localhost/bench-list:{tag}"
+        sources = [f"docker://{s}" for s in self.sources]
+        create_argv = [*podman, "create", "--tls-verify=false", local, *sources]
+        create, _ = measure(self.proxy, create_argv, env)
         digest_file = storage / f"{tag}.digest"
-        create, _ = measure(
-            self.proxy,
-            [
-                [
-                    *podman,
-                    "manifest",
-                    "create",
-                    "--tls-verify=false",
-                    local,
-                    *(f"docker://{s}" for s in self.sources),
-                ]
-            ],
-            env,
-        )
-        push_argv = [*podman, "manifest", "push", "--tls-verify=false", "--quiet"]
+        push = [*podman, "push", "--tls-verify=false", "--quiet", "--digestfile", str(digest_file)]
         if not push_all:
-            push_argv.append("--all=false")
-        push_argv += ["--digestfile", str(digest_file), local, f"docker://{self.ref(tag)}"]
-        push, _ = measure(self.proxy, [push_argv], env)
+            push.append("--all=false")
+        pushed, _ = measure(self.proxy, [*push, local, f"docker://{self.ref(tag)}"], env)
         listed = self.served(tag, digest_file.read_text().strip(), N)
-        return Sample([create, push], lists=[listed])
+        return Sample([create, pushed], lists=[listed])
 
     # manifestor: one MANIFESTOR_CACHE_DIR (and config directory) per series, shared by its
     # warm-up and measured runs, as re-runs on one machine share it.
@@ -307,31 +291,27 @@ class Bench:
     def manifestor_create_push(self, tag: str) -> Sample:
         env = self.manifestor_env("manifestor-create-push")
         target = self.ref(tag)
-        create, _ = measure(self.proxy, [[*self.manifestor, "create", target, *self.sources]], env)
-        push, results = measure(self.proxy, [[*self.manifestor, "push", target]], env)
-        return Sample([create, push], lists=[self.served(tag, last_digest(results[-1].stdout), N)])
+        create, _ = measure(self.proxy, [*self.manifestor, "create", target, *self.sources], env)
+        push, pushed = measure(self.proxy, [*self.manifestor, "push", target], env)
+        return Sample([create, push], lists=[self.served(tag, last_digest(pushed.stdout), N)])
 
     def manifestor_one_shot(self, tag: str, cache: bool = True) -> Sample:
         env = self.manifestor_env("manifestor-one-shot" if cache else "manifestor-no-cache", cache)
-        phase, results = measure(
-            self.proxy, [[*self.manifestor, "push", self.ref(tag), *self.sources]], env
-        )
-        listed = self.served(tag, last_digest(results[-1].stdout), N)
-        return Sample([phase], said_unchanged="unchanged" in results[-1].stderr, lists=[listed])
+        argv = [*self.manifestor, "push", self.ref(tag), *self.sources]
+        phase, pushed = measure(self.proxy, argv, env)
+        listed = self.served(tag, last_digest(pushed.stdout), N)
+        return Sample([phase], said_unchanged="unchanged" in pushed.stderr, lists=[listed])
 
     def manifestor_spec(self, tags: list[str]) -> Sample:
         spec = self.fresh("spec") / "release.yaml"
         spec.write_text("---\n".join(self.spec_document(tag) for tag in tags))
-        phase, results = measure(
-            self.proxy,
-            [[*self.manifestor, "push", "--spec", str(spec)]],
-            self.manifestor_env("manifestor-spec"),
-        )
-        printed = dict(
-            (line.split()[1], line.split()[0])
-            for line in results[-1].stdout.splitlines()
-            if len(line.split()) == 2 and line.startswith("sha256:")
-        )
+        argv = [*self.manifestor, "push", "--spec", str(spec)]
+        phase, pushed = measure(self.proxy, argv, self.manifestor_env("manifestor-spec"))
+        printed = {}  # target -> digest, from its `DIGEST TARGET` lines
+        for line in pushed.stdout.splitlines():
+            words = line.split()
+            if len(words) == 2 and words[0].startswith("sha256:"):
+                printed[words[1]] = words[0]
         lists = [
             self.served(tag, printed.get(self.ref(tag), "(not printed)"), len(self.spec_sources))
             for tag in tags
@@ -475,7 +455,7 @@ class Results:
 
 def print_table(results: Results) -> None:
     print(
-        f"{'row':<36} {'wall s':>7} {'x docker':>8}  {'requests':<11} {'conns':>5}"
+        f"{'row':<36} {'wall s':>7} {'x docker':>8} {'cpu s':>6}  {'requests':<11} {'conns':>5}"
         f" {'peak':>4}  by method (median per run)"
     )
     for row in results.rows.values():
@@ -486,6 +466,7 @@ def print_table(results: Results) -> None:
         print(
             f"{row.title:<36} {med(s.seconds for s in samples):>7.3f}"
             f" {'-' if ratio is None else f'{ratio:.2f}x':>8}"
+            f" {med(s.cpu for s in samples):>6.2f}"
             f"  {count(s.requests for s in samples):<11}"
             f" {count(s.connections for s in samples):>5}"
             f" {max(max(p.peak for p in s.phases) for s in samples):>4}"
@@ -495,7 +476,8 @@ def print_table(results: Results) -> None:
             for i, name in enumerate(("create", "push")):
                 print(
                     f"{'    ' + name:<36} {med(s.phases[i].seconds for s in samples):>7.3f}"
-                    f" {'':>8}  {count(s.phases[i].requests for s in samples):<11}"
+                    f" {'':>8} {med(s.phases[i].cpu for s in samples):>6.2f}"
+                    f"  {count(s.phases[i].requests for s in samples):<11}"
                     f" {count(s.phases[i].connections for s in samples):>5}"
                     f" {max(s.phases[i].peak for s in samples):>4}  {by_method(samples, i)}"
                 )
@@ -645,7 +627,8 @@ def print_latency_block(results: Results, startup: Startup | None) -> None:
 @dataclass
 class Startup:
     install: str
-    times: dict[str, list[float]]  # label -> seconds per run
+    times: dict[str, list[float]]  # label -> wall seconds per run
+    cpu: dict[str, list[float]]  # label -> user + system CPU seconds per run
 
     def median_ms(self, label: str) -> float:
         return med(self.times[label]) * 1000
@@ -693,13 +676,17 @@ def measure_startup(
     order = [*(k for k in headline if k != "docker --version"), *commands]
     order += [k for k in headline if k == "docker --version"]
     times: dict[str, list[float]] = {label: [] for label in order}
+    cpu: dict[str, list[float]] = {label: [] for label in order}
     for i in range(max(runs, command_runs)):
         todo = {**(headline if i < runs else {}), **(commands if i < command_runs else {})}
         for label, command in todo.items():
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.perf_counter()
             subprocess.run(command, env=env, capture_output=True, timeout=60, check=True)
             times[label].append(time.perf_counter() - started)
-    return Startup(install, times)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[label].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return Startup(install, times, cpu)
 
 
 def print_startup(startup: Startup) -> None:
@@ -707,10 +694,11 @@ def print_startup(startup: Startup) -> None:
     print()
     print(f"== start-up: {startup.install}; interleaved runs ==")
     header = f"{'command':<28} {'runs':>4} {'median ms':>9} {'min-max ms':>11} {'x python':>8}"
-    print(header + "  target")
+    print(header + f" {'CPU ms':>6}  target (on the median wall time)")
     for label, values in startup.times.items():
         ms = med(values) * 1000
         spread = f"{min(values) * 1000:.0f}-{max(values) * 1000:.0f}"
+        cpu_ms = med(startup.cpu[label]) * 1000
         if label in ("--version", "--help"):
             target = f"<= {VERSION_MS} ms {verdict(ms <= VERSION_MS)}"
         elif label.endswith(" --help"):
@@ -718,7 +706,14 @@ def print_startup(startup: Startup) -> None:
         else:
             target = ""
         name = label if label in ("python -c pass", "docker --version") else f"manifestor {label}"
-        print(f"{name:<28} {len(values):>4} {ms:>9.0f} {spread:>11} {ms / base:>7.2f}x  {target}")
+        print(
+            f"{name:<28} {len(values):>4} {ms:>9.0f} {spread:>11} {ms / base:>7.2f}x"
+            f" {cpu_ms:>6.0f}  {target}"
+        )
+    print(
+        "CPU ms: median user + system time of the process, which a busy machine inflates"
+        " less than the wall time"
+    )
     if not any(k.endswith(" --help") and k != "--help" for k in startup.times):
         print("each command's start-up (`manifestor <command> --help`): not measured")
 
