@@ -886,7 +886,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     sizes = args.spec_sizes or ("5" if quick else "10,25,50")
     latencies = args.latencies or ("0" if quick else "20,0")
     try:
-        args.spec_sizes = [int(s) for s in sizes.split(",") if s.strip() and int(s) > 0]
+        args.spec_sizes = sorted({int(s) for s in sizes.split(",") if s.strip() and int(s) > 0})
         args.latencies = [float(s) / 1000 for s in latencies.split(",") if s.strip()]
     except ValueError:
         parser.error("--spec-sizes and --latencies take comma-separated numbers")
