@@ -91,6 +91,7 @@ class Phase:
     methods: Counter
     connections: int
     peak: int  # most requests in flight at once
+    kinds: Counter  # "GET manifest", "HEAD blob", "GET /v2/"...: what the requests were for
 
     @property
     def requests(self) -> int:
@@ -124,6 +125,13 @@ class Sample:
         total: Counter = Counter()
         for p in self.phases:
             total.update(p.methods)
+        return total
+
+    @property
+    def kinds(self) -> Counter:
+        total: Counter = Counter()
+        for p in self.phases:
+            total.update(p.kinds)
         return total
 
 
@@ -174,7 +182,24 @@ class Clock:
         """This clock's times and the proxy's counts since its last reset()."""
         time.sleep(SETTLE)  # untimed: the proxy's threads log the last connection
         methods = Counter(r.method for r in proxy.requests)
-        return Phase(self.seconds, self.cpu, methods, proxy.connections, proxy.peak_in_flight)
+        kinds = Counter(f"{r.method} {request_kind(r.path)}" for r in proxy.requests)
+        return Phase(
+            self.seconds, self.cpu, methods, proxy.connections, proxy.peak_in_flight, kinds
+        )
+
+
+def request_kind(path: str) -> str:
+    """What a registry request is for, from its path."""
+    if path.rstrip("/") == "/v2":
+        return "/v2/"
+    for part, kind in (
+        ("/manifests/", "manifest"),
+        ("/blobs/uploads", "upload"),
+        ("/blobs/", "blob"),
+    ):
+        if part in path:
+            return kind
+    return "other"
 
 
 def measure(
@@ -483,6 +508,17 @@ def print_table(results: Results) -> None:
                 )
 
 
+def print_kinds(results: Results) -> None:
+    """What each row's requests were for (median per run), e.g. GET manifest 8, HEAD blob 2."""
+    print("requests by what they were for (median per run; /v2/ is the ping):")
+    for row in results.rows.values():
+        if not row.samples:
+            continue
+        kinds = sorted({k for s in row.samples for k in s.kinds})
+        parts = [f"{k} {count(s.kinds.get(k, 0) for s in row.samples)}" for k in kinds]
+        print(f"  {row.title.strip():<34} {', '.join(parts) or 'none'}")
+
+
 def print_lists(results: Results) -> None:
     """Which rows published the very bytes docker did."""
     groups: dict[str, list[str]] = {}
@@ -527,11 +563,13 @@ def target_lines(results: Results, startup: Startup | None) -> list[tuple[str, s
         gets = max(s.methods.get("GET", 0) for s in rerun.samples)
         puts = max(s.methods.get("PUT", 0) for s in rerun.samples)
         said = sum(s.said_unchanged for s in rerun.samples)
+        what = sorted({k for s in rerun.samples for k in s.kinds if k.startswith(("GET", "PUT"))})
+        which = f" ({', '.join(what)})" if what else ""
         lines.append(
             (
                 "unchanged re-run: 0 GET, 0 PUT",
-                f"at most {gets} GET, {puts} PUT in a run; said 'unchanged' in {said}/"
-                f"{len(rerun.samples)}",
+                f"at most {gets} GET, {puts} PUT in a run{which};"
+                f" said 'unchanged' in {said}/{len(rerun.samples)}",
                 gets == 0 and puts == 0,
             )
         )
@@ -615,6 +653,8 @@ def print_latency_block(results: Results, startup: Startup | None) -> None:
         f" {results.spec_runs} run(s) =="
     )
     print_table(results)
+    print()
+    print_kinds(results)
     print()
     print_lists(results)
     print()
