@@ -674,12 +674,17 @@ class Startup:
         return med(self.times[label]) * 1000
 
 
+def quiet_run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        raise BenchError(f"{' '.join(argv)} exited {result.returncode}\n{result.stderr}")
+    return result
+
+
 def command_names(manifestor: list[str]) -> list[str]:
     """The commands `manifestor --help` lists (so a new command is timed without an edit).
     Reads click's plain "Commands:" section and rich's boxed one alike."""
-    out = subprocess.run(
-        [*manifestor, "--help"], capture_output=True, text=True, check=True, timeout=60
-    ).stdout
+    out = quiet_run([*manifestor, "--help"], clean_environment()).stdout
     names: list[str] = []
     inside = False
     for line in out.splitlines():
@@ -712,7 +717,7 @@ def measure_startup(
         commands[f"{name} --help"] = [*manifestor, name, "--help"]
     env = clean_environment()
     for command in headline.values():  # unmeasured: fills the page cache
-        subprocess.run(command, env=env, capture_output=True, timeout=60, check=True)
+        quiet_run(command, env)
     order = [*(k for k in headline if k != "docker --version"), *commands]
     order += [k for k in headline if k == "docker --version"]
     times: dict[str, list[float]] = {label: [] for label in order}
@@ -722,7 +727,7 @@ def measure_startup(
         for label, command in todo.items():
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.perf_counter()
-            subprocess.run(command, env=env, capture_output=True, timeout=60, check=True)
+            quiet_run(command, env)
             times[label].append(time.perf_counter() - started)
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu[label].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
