@@ -10,6 +10,8 @@ import http.client
 import json
 import os
 import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -302,6 +304,25 @@ def test_proxy_reset_truncate_and_connection_count(registry_plain, tiny_images, 
             assert session.get(f"{proxy.url}{blob_path}").content == layer.data
     assert proxy.connections == 3
     assert [r.status for r in proxy.requests] == [None, 200, 200, 200, 200]
+
+
+def test_proxy_counts_the_most_requests_in_flight(registry_plain, fault_proxy):
+    proxy = fault_proxy(registry_plain, latency=0.3)  # each request is held at least 0.3 s
+    barrier = threading.Barrier(3)
+
+    def get() -> int:
+        with _session() as session:
+            barrier.wait()
+            return session.get(f"{proxy.url}/v2/").status_code
+
+    with ThreadPoolExecutor(3) as pool:
+        assert list(pool.map(lambda _: get(), range(3))) == [200, 200, 200]
+    assert (proxy.peak_in_flight, proxy.in_flight) == (3, 0)
+    proxy.reset()
+    with _session() as session:
+        for _ in range(3):  # one after another: a reply ends its request before the next
+            assert session.get(f"{proxy.url}/v2/").status_code == 200
+    assert (proxy.peak_in_flight, proxy.in_flight, proxy.connections) == (1, 0, 1)
 
 
 def test_proxy_rewrites_upload_location(registry_plain, fault_proxy):

@@ -125,6 +125,8 @@ class FaultProxy:
         self.latency = latency
         self.requests: list[ProxiedRequest] = []
         self.connections = 0
+        self.in_flight = 0  # requests being handled right now
+        self.peak_in_flight = 0  # the most handled at once since the last reset()
         self._faults: list[_Fault] = []
         self._lock = threading.Lock()
         self._server = BackgroundServer(functools.partial(_ProxyHandler, proxy=self))
@@ -141,10 +143,11 @@ class FaultProxy:
             return sum(f.times for f in self._faults)
 
     def reset(self) -> None:
-        """Clear the request log, the connection count and pending faults."""
+        """Clear the request log, the connection count, the peak in flight and pending faults."""
         with self._lock:
             self.requests.clear()
             self.connections = 0
+            self.peak_in_flight = self.in_flight
             self._faults.clear()
 
     def close(self) -> None:
@@ -161,6 +164,15 @@ class FaultProxy:
     def _count_connection(self) -> None:
         with self._lock:
             self.connections += 1
+
+    def _request_started(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+
+    def _request_ended(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
 
     def _take_fault(self, method: str, path: str) -> Action | None:
         with self._lock:
@@ -236,6 +248,21 @@ class _ProxyHandler(RigHandler):
         self.close_connection = True
 
     def _proxy(self) -> None:
+        self.proxy._request_started()
+        self._in_flight = True
+        try:
+            self._handle_request()
+        finally:
+            self._request_done()
+
+    def _request_done(self) -> None:
+        # At the log, before the reply goes out: a client may send its next request as soon
+        # as it has the reply, and that must not count as two in flight.
+        if self._in_flight:
+            self._in_flight = False
+            self.proxy._request_ended()
+
+    def _handle_request(self) -> None:
         proxy = self.proxy
         body = self.read_body()
         target = self.path
@@ -251,6 +278,7 @@ class _ProxyHandler(RigHandler):
                     self.command, path, query, received, code, action.kind if action else None
                 )
             )
+            self._request_done()
 
         if action and action.kind == "reset":
             log(None)
