@@ -4,21 +4,22 @@ tracebacks only with --debug).
 
 One module per command (create, annotate, inspect, push, verify, login/logout, rm, ls);
 each parses its options, calls one workflow in ops/ and prints through output.py, the
-only module that prints. Command modules import only typer and cli/options.py at the
-top; what a command needs is imported when it runs, so start-up stays fast.
+only module that prints. A command module is imported, and its options built, only when
+that command runs (or --help lists it), and it imports what it needs inside its function,
+so start-up stays fast.
 
 To add a command: write `cli/<name>.py` with one function (its docstring is the help),
-then add one line to the registration block below, e.g.
-`app.command()(doctor.doctor)`."""
+then add one line to COMMANDS below, e.g. `"doctor": ("doctor", "doctor"),`."""
 
 from __future__ import annotations
 
-import logging
+import importlib
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 try:  # typer vendors click since 0.2x; older releases raise the click package's errors
     from typer._click import exceptions as _click_errors
@@ -26,20 +27,57 @@ except ImportError:  # pragma: no cover - depends on the installed typer
     from click import exceptions as _click_errors  # type: ignore[no-redef]
 
 from manifestor import __version__
-from manifestor.cli import annotate, create, inspect, login, ls, output, push, rm, verify
+from manifestor.cli import output
 from manifestor.cli.options import GlobalOptions
 from manifestor.errors import ManifestorError
 
 # click >= 8.2 signals "no arguments: show the help" with this usage error.
 _NO_ARGS_IS_HELP: type[Exception] | tuple[()] = getattr(_click_errors, "NoArgsIsHelpError", ())
 
+# The commands, in the order `--help` lists them: name -> (module in cli/, function).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "create": ("create", "create"),
+    "annotate": ("annotate", "annotate"),
+    "inspect": ("inspect", "inspect"),
+    "push": ("push", "push"),
+    "rm": ("rm", "rm"),
+    "verify": ("verify", "verify"),
+    "login": ("login", "login"),
+    "logout": ("login", "logout"),
+    "ls": ("ls", "ls"),
+}
+
+_SETTINGS: dict[str, Any] = {
+    "pretty_exceptions_enable": False,
+    "rich_markup_mode": None,
+    "add_completion": False,
+}
+
+
+class _LazyCommands(TyperGroup):
+    """Builds a command (imports its module, turns its signature into options) only when
+    it is looked up: to run it, to show its help, or to list it in `manifestor --help`."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in COMMANDS:
+            return None
+        module_name, function = COMMANDS[cmd_name]
+        module = importlib.import_module(f"manifestor.cli.{module_name}")
+        single = typer.Typer(**_SETTINGS)
+        single.command(cmd_name)(getattr(module, function))
+        return typer.main.get_command(single)
+
+
 app = typer.Typer(
     name="manifestor",
     help="Stitch per-architecture images into one multi-platform tag (manifest list / OCI index).",
+    cls=_LazyCommands,
     no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},  # commands inherit it
+    **{**_SETTINGS, "add_completion": True},  # --install-completion, --show-completion
 )
 
 
@@ -76,23 +114,13 @@ def main_options(
 ) -> None:
     ctx.obj = GlobalOptions(config_dir=config, certs_dir=certs_dir, debug=debug)
     if debug:
+        import logging
+
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
         root = logging.getLogger("manifestor")
         root.addHandler(handler)
         root.setLevel(logging.DEBUG)
-
-
-# The commands, in the order `--help` lists them: one line each.
-app.command()(create.create)
-app.command()(annotate.annotate)
-app.command()(inspect.inspect)
-app.command()(push.push)
-app.command()(rm.rm)
-app.command()(verify.verify)
-app.command()(login.login)
-app.command()(login.logout)
-app.command()(ls.ls)
 
 
 def main() -> None:
@@ -102,7 +130,7 @@ def main() -> None:
         # Not standalone: click raises its own usage errors (missing argument, unknown
         # option or command) instead of printing a multi-line usage block and exiting, so
         # they get the same one-line form as ours. Exit codes come back as the result.
-        code = app(standalone_mode=False)
+        code = app(standalone_mode=False, prog_name="manifestor")
     except _click_errors.UsageError as error:
         if isinstance(error, _NO_ARGS_IS_HELP):
             error.show()  # a bare `manifestor`: the help text, as before
