@@ -6,8 +6,9 @@ Builds a temporary virtualenv, installs this checkout into it with `pip install 
 `-e`, so imports go through site-packages as for a user), and times, as subprocesses:
 `python -c pass` (the interpreter alone), `manifestor --version`, `manifestor --help`,
 `manifestor COMMAND --help` for every command, and `manifestor ls` on an empty config
-directory (a real command that needs no registry). Each row prints its median and its
-median minus the interpreter's.
+directory (a real command that needs no registry). Each row prints its median wall time
+and median CPU time (user + system, the steadier figure on a busy machine), each also
+minus the interpreter's.
 
 With --typer, one venv per named typer version is built (the project installed, then that
 typer over it) and every row is measured in each; the runs of all rows in all venvs
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -48,6 +50,15 @@ def _venv(where: Path, typer_version: str | None) -> tuple[Path, str]:
     return where, done.stdout.strip()
 
 
+ROW_NAMES = (
+    "python -c pass",
+    "--version",
+    "--help",
+    *(f"{c} --help" for c in COMMANDS),
+    "ls (empty store)",
+)
+
+
 def _rows(venv: Path, config: Path) -> dict[str, list[str]]:
     tool = [str(venv / "bin" / "manifestor")]
     rows = {
@@ -60,19 +71,43 @@ def _rows(venv: Path, config: Path) -> dict[str, list[str]]:
     return rows
 
 
-def _measure(rows: dict[tuple[str, str], list[str]], runs: int) -> dict[tuple[str, str], float]:
+Medians = dict[tuple[str, str], float]
+
+
+def _measure(rows: dict[tuple[str, str], list[str]], runs: int) -> tuple[Medians, Medians]:
+    """Median wall time and median CPU time (user + system) of each row. On a shared
+    machine the CPU time is the steadier figure: waiting for a core is not counted."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    times: dict[tuple[str, str], list[float]] = {key: [] for key in rows}
+    wall: dict[tuple[str, str], list[float]] = {key: [] for key in rows}
+    cpu: dict[tuple[str, str], list[float]] = {key: [] for key in rows}
     for run in range(runs + 1):  # the first round warms the disk cache; not counted
         for key, argv in rows.items():
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
             done = subprocess.run(argv, capture_output=True, env=env, cwd="/")
             elapsed = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
             if done.returncode != 0:
                 sys.exit(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.decode()}")
             if run:
-                times[key].append(elapsed)
-    return {key: statistics.median(values) for key, values in times.items()}
+                wall[key].append(elapsed)
+                cpu[key].append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return (
+        {key: statistics.median(values) for key, values in wall.items()},
+        {key: statistics.median(values) for key, values in cpu.items()},
+    )
+
+
+def _table(title: str, versions: list[str], medians: Medians) -> None:
+    print(f"\n{title}, ms (minus `python -c pass`), non-editable install, by typer version")
+    print(f"{'command':<20}" + "".join(f"{'typer ' + v:>22}" for v in versions))
+    for name in ROW_NAMES:
+        cells = []
+        for version in versions:
+            value, base = medians[(version, name)], medians[(version, "python -c pass")]
+            extra = "" if name == "python -c pass" else f" ({(value - base) * 1000:+.0f})"
+            cells.append(f"{value * 1000:.0f}{extra}")
+        print(f"{name:<20}" + "".join(f"{c:>22}" for c in cells))
 
 
 def main() -> None:
@@ -96,17 +131,10 @@ def main() -> None:
             for venv, version in venvs
             for name, argv in _rows(venv, config).items()
         }
-        medians = _measure(rows, args.runs)
+        wall, cpu = _measure(rows, args.runs)
     versions = [version for _, version in venvs]
-    print("\nmedian ms (minus `python -c pass`), non-editable install, by typer version")
-    print(f"{'command':<20}" + "".join(f"{'typer ' + v:>22}" for v in versions))
-    for name in _rows(Path("."), config):
-        cells = []
-        for version in versions:
-            value, base = medians[(version, name)], medians[(version, "python -c pass")]
-            extra = "" if name == "python -c pass" else f" ({(value - base) * 1000:+.0f})"
-            cells.append(f"{value * 1000:.0f}{extra}")
-        print(f"{name:<20}" + "".join(f"{c:>22}" for c in cells))
+    _table("median wall time", versions, wall)
+    _table("median CPU time", versions, cpu)
 
 
 if __name__ == "__main__":
