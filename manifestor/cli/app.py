@@ -64,11 +64,13 @@ class _LazyCommands(TyperGroup):
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if cmd_name not in COMMANDS:
             return None
-        module_name, function = COMMANDS[cmd_name]
-        module = importlib.import_module(f"manifestor.cli.{module_name}")
-        single = typer.Typer(**_SETTINGS)
-        single.command(cmd_name)(getattr(module, function))
-        return typer.main.get_command(single)
+        if cmd_name not in self.commands:  # click looks a command up more than once
+            module_name, function = COMMANDS[cmd_name]
+            module = importlib.import_module(f"manifestor.cli.{module_name}")
+            single = typer.Typer(**_SETTINGS)
+            single.command(cmd_name)(getattr(module, function))
+            self.commands[cmd_name] = typer.main.get_command(single)
+        return self.commands[cmd_name]
 
 
 app = typer.Typer(
