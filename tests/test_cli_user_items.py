@@ -126,7 +126,7 @@ def test_digest_file_in_a_missing_folder_is_refused_before_anything_is_written(
         "push", ref(host, repo, "1"), ref(host, repo, "amd64"), "--digest-file", str(missing)
     )
 
-    assert_one_line_error(result, 2, "--digest-file", "does not exist")
+    assert_one_line_error(result, 1, "--digest-file", "does not exist")
     assert rig_client(registry_plain).get_manifest(repo, "1").status_code == 404
 
 

@@ -92,12 +92,13 @@ def inspect(
     if not remote:
         store = opts.store()
         if store.exists(ref):
+            shown = inspect_local_list(store, ref, chosen_format, view)
             if digest:
                 output.note(
                     f"note: the digest of the local list {ref} as manifestor would push it "
                     f"({chosen_format}); add --remote for the registry's"
                 )
-            output.result_bytes(inspect_local_list(store, ref, chosen_format, view))
+            output.result_bytes(shown)
             return
     with opts.client(insecure) as client:
         output.result_bytes(inspect_remote(client, ref, view))

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from manifestor.cli import output
-from manifestor.errors import ManifestorError, UsageError
+from manifestor.errors import ManifestorError
 
 if TYPE_CHECKING:
     from manifestor.ops.publish import PushResult
@@ -22,9 +22,11 @@ def check_digest_file(digest_file: Path | None) -> None:
         return
     folder = digest_file.parent
     if not folder.is_dir():
-        raise UsageError(f"--digest-file {digest_file}: the folder {folder} does not exist")
+        raise ManifestorError(
+            f"cannot write --digest-file {digest_file}: the folder {folder} does not exist"
+        )
     if digest_file.is_dir():
-        raise UsageError(f"--digest-file {digest_file} is a folder")
+        raise ManifestorError(f"cannot write --digest-file {digest_file}: it is a folder")
 
 
 def report(results: Sequence[PushResult], *, as_json: bool, digest_file: Path | None) -> None:
