@@ -3,13 +3,16 @@ list in a registry, in docker's shapes (ops/inspect.py decides what is fetched).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from manifestor.cli import output
 from manifestor.cli.options import InsecureOption, global_options, list_format
 from manifestor.errors import UsageError
+
+if TYPE_CHECKING:
+    from manifestor.ops.inspect import View
 
 
 def inspect(
@@ -80,7 +83,7 @@ def inspect(
         output.note("note: inspect --format is now --media-type (a media type: docker, oci, auto)")
     else:
         chosen_format = list_format(media_type or "auto", "--media-type")
-    view = "digest" if digest else "raw" if raw else "verbose" if verbose else "json"
+    view: View = "digest" if digest else "raw" if raw else "verbose" if verbose else "json"
     if len(names) == 2:
         if remote:
             raise UsageError("--remote takes one name; [LIST] REF names an entry of a local list")

@@ -140,16 +140,16 @@ def decode_store_name(name: str, entry_refs: Sequence[str] = ()) -> str | None:
     best: tuple[bool, int, int, bool, str] | None = None
     for candidate in _decodings(name):
         try:
-            ref = parse_reference(candidate, default_tag=None)
+            decoded = parse_reference(candidate, default_tag=None)
         except ManifestorError:
             continue
-        if ref.tag is None or ref.digest is not None or str(ref) != candidate:
+        if decoded.tag is None or decoded.digest is not None or str(decoded) != candidate:
             continue
         rank = (
-            ref.repository in entry_repos,
-            len(ref.path),
-            ref.path.count("/"),
-            ":" in ref.domain,
+            decoded.repository in entry_repos,
+            len(decoded.path),
+            decoded.path.count("/"),
+            ":" in decoded.domain,
             candidate,
         )
         if best is None or rank > best:
