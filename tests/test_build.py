@@ -188,7 +188,7 @@ def test_cli_build_publishes_proves_and_reruns_unchanged(
     again = _cli_build(cli, *args, "--tag", "latest", "--json")
     assert again.returncode == 0, str(again)
     summary = again.json()
-    assert summary["digest"] == digest and summary["unchanged"] is True
+    assert summary["digest"] == digest and summary["status"] == "unchanged"
     assert [p["platform"] for p in summary["platforms"]] == list(UNAME)
     assert f"unchanged: {target}" in again.stderr
 

@@ -175,7 +175,7 @@ def test_cross_repo_push_mounts_blobs_and_puts_children_by_digest_before_the_lis
     digest = last_line_digest(pushed)
     for image in images.values():
         assert f"Pushed ref {proxy.host}/{repo}@{image.digest} with digest: {image.digest}" in (
-            pushed.stdout_lines
+            pushed.stderr.splitlines()
         )
     log = proxy.requests
     mounts = [r for r in log if r.method == "POST" and "mount" in _query(r)]
@@ -246,7 +246,8 @@ def test_children_from_another_registry_are_copied(
     pushed = cli.ok("push", list_name)
 
     last_line_digest(pushed)
-    assert len([line for line in pushed.stdout_lines if line.startswith("Pushed ref ")]) == 2
+    pushed_lines = pushed.stderr.splitlines()
+    assert len([line for line in pushed_lines if line.startswith("Pushed ref ")]) == 2
     rig = rig_client(registry_plain)
     for image in images.values():
         assert rig.get_manifest(repo, image.digest).content == image.manifest_bytes

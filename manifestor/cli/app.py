@@ -2,23 +2,25 @@
 turns every error into one line on stderr and an exit code (1 operational, 2 usage;
 tracebacks only with --debug).
 
-One module per command (create, annotate, inspect, push, verify, login/logout, rm, ls);
+One module per command (create, annotate, inspect, push, verify, login/logout, rm, ls,
+doctor, build);
 each parses its options, calls one workflow in ops/ and prints through output.py, the
-only module that prints. Command modules import only typer and cli/options.py at the
-top; what a command needs is imported when it runs, so start-up stays fast.
+only module that prints. A command module is imported, and its options built, only when
+that command runs (or --help lists it), and it imports what it needs inside its function,
+so start-up stays fast.
 
 To add a command: write `cli/<name>.py` with one function (its docstring is the help),
-then add one line to the registration block below, e.g.
-`app.command()(doctor.doctor)`."""
+then add one line to COMMANDS below, e.g. `"doctor": ("doctor", "doctor"),`."""
 
 from __future__ import annotations
 
-import logging
+import importlib
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
+from typer.core import TyperGroup
 
 try:  # typer vendors click since 0.2x; older releases raise the click package's errors
     from typer._click import exceptions as _click_errors
@@ -26,32 +28,61 @@ except ImportError:  # pragma: no cover - depends on the installed typer
     from click import exceptions as _click_errors  # type: ignore[no-redef,import-not-found,unused-ignore]
 
 from manifestor import __version__
-from manifestor.cli import (
-    annotate,
-    build,
-    create,
-    doctor,
-    inspect,
-    login,
-    ls,
-    output,
-    push,
-    rm,
-    verify,
-)
+from manifestor.cli import output
 from manifestor.cli.options import GlobalOptions
 from manifestor.errors import ManifestorError
 
 # click >= 8.2 signals "no arguments: show the help" with this usage error.
 _NO_ARGS_IS_HELP: type[Exception] | tuple[()] = getattr(_click_errors, "NoArgsIsHelpError", ())
 
+# The commands, in the order `--help` lists them: name -> (module in cli/, function).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "create": ("create", "create"),
+    "annotate": ("annotate", "annotate"),
+    "inspect": ("inspect", "inspect"),
+    "push": ("push", "push"),
+    "rm": ("rm", "rm"),
+    "verify": ("verify", "verify"),
+    "login": ("login", "login"),
+    "logout": ("login", "logout"),
+    "ls": ("ls", "ls"),
+    "doctor": ("doctor", "doctor"),
+    "build": ("build", "build"),
+}
+
+_SETTINGS: dict[str, Any] = {
+    "pretty_exceptions_enable": False,
+    "rich_markup_mode": None,
+    "add_completion": False,
+}
+
+
+class _LazyCommands(TyperGroup):
+    """Builds a command (imports its module, turns its signature into options) only when
+    it is looked up: to run it, to show its help, or to list it in `manifestor --help`."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in COMMANDS:
+            return None
+        if cmd_name not in self.commands:  # click looks a command up more than once
+            module_name, function = COMMANDS[cmd_name]
+            module = importlib.import_module(f"manifestor.cli.{module_name}")
+            single = typer.Typer(**_SETTINGS)
+            single.command(cmd_name)(getattr(module, function))
+            self.commands[cmd_name] = typer.main.get_command(single)
+        return self.commands[cmd_name]
+
+
 app = typer.Typer(
     name="manifestor",
     help="Stitch per-architecture images into one multi-platform tag (manifest list / OCI index).",
+    cls=_LazyCommands,
     no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},  # commands inherit it
+    **{**_SETTINGS, "add_completion": True},  # --install-completion, --show-completion
 )
 
 
@@ -103,25 +134,13 @@ def main_options(
         deadline = parse_timeout(timeout, "--timeout (MANIFESTOR_TIMEOUT)")
     ctx.obj = GlobalOptions(config_dir=config, certs_dir=certs_dir, debug=debug, deadline=deadline)
     if debug:
+        import logging
+
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
         root = logging.getLogger("manifestor")
         root.addHandler(handler)
         root.setLevel(logging.DEBUG)
-
-
-# The commands, in the order `--help` lists them: one line each.
-app.command()(create.create)
-app.command()(annotate.annotate)
-app.command()(inspect.inspect)
-app.command()(push.push)
-app.command()(rm.rm)
-app.command()(verify.verify)
-app.command()(login.login)
-app.command()(login.logout)
-app.command()(ls.ls)
-app.command()(doctor.doctor)
-app.command()(build.build)
 
 
 def main() -> None:
@@ -131,7 +150,7 @@ def main() -> None:
         # Not standalone: click raises its own usage errors (missing argument, unknown
         # option or command) instead of printing a multi-line usage block and exiting, so
         # they get the same one-line form as ours. Exit codes come back as the result.
-        code = app(standalone_mode=False)
+        code = app(standalone_mode=False, prog_name="manifestor")
     except _click_errors.UsageError as error:
         if isinstance(error, _NO_ARGS_IS_HELP):
             error.show()  # a bare `manifestor`: the help text, as before
@@ -144,7 +163,7 @@ def main() -> None:
         sys.exit(error.exit_code)
     except typer.Abort as error:
         if isinstance(error.__cause__, KeyboardInterrupt):
-            _interrupted()  # older typer/click turn Ctrl-C into Abort
+            _interrupted()  # click turns Ctrl-C into Abort
         output.error("aborted")
         sys.exit(1)
     except ManifestorError as error:
@@ -162,7 +181,7 @@ def main() -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         _interrupted()
-    if code == 130:  # typer turns Ctrl-C into Exit(130), silently
+    if code == 130:  # newer typer turns Ctrl-C into Exit(130), silently
         _interrupted()
     # A command returns None; typer.Exit (and --help, --version) return their code.
     sys.exit(code if isinstance(code, int) else 0)

@@ -3,7 +3,6 @@ publish them as one list, with the publishing options of the one-shot `push`."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -26,7 +25,7 @@ from manifestor.cli.options import list_format as parse_list_format
 from manifestor.cli.options import (
     platforms as parse_platforms,
 )
-from manifestor.cli.push import print_digests, write_digest_file
+from manifestor.cli.results import check_digest_file, report
 from manifestor.errors import UsageError
 
 if TYPE_CHECKING:  # the command imports what it runs when it runs (start-up time)
@@ -97,6 +96,7 @@ def build(
     from manifestor.ops.release import ReleaseOptions
 
     opts = global_options(ctx)
+    check_digest_file(digest_file)
     if not platforms:
         raise UsageError("build needs --platforms, e.g. --platforms linux/amd64,linux/arm64")
     if builder not in _BUILDERS:
@@ -137,12 +137,7 @@ def build(
     assert result.pushed is not None
     if result.pushed.unchanged:
         note(unchanged_note(result.pushed.target, result.pushed.digest))
-    if as_json:
-        output.result(json.dumps(_summary(result), indent=2) + "\n")
-        if digest_file is not None:
-            write_digest_file(digest_file, result.pushed.digest + "\n")
-        return
-    print_digests([result.pushed], digest_file)
+    report([result.pushed], as_json=as_json, digest_file=digest_file, extra=_built(result))
 
 
 def _build_args(values: list[str]) -> dict[str, str]:
@@ -178,15 +173,9 @@ def _reporter(bars: Progress | None, quiet: bool) -> OnEvent:
     return on_event
 
 
-def _summary(result: BuildResult) -> dict[str, object]:
-    pushed = result.pushed
-    assert pushed is not None
+def _built(result: BuildResult) -> dict[str, object]:
+    """What --json adds to push's object: the builder, and how long each platform took."""
     return {
-        "target": str(pushed.target),
-        "digest": pushed.digest,
-        "mediaType": pushed.media_type,
-        "unchanged": pushed.unchanged,
-        "tags": [str(t) for t in pushed.tags],
         "builder": result.builder,
         "platforms": [
             {"platform": str(i.platform), "seconds": round(i.seconds, 2)} for i in result.images

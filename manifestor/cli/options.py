@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
@@ -99,10 +99,10 @@ def global_options(ctx: typer.Context) -> GlobalOptions:
     return ctx.obj if isinstance(ctx.obj, GlobalOptions) else GlobalOptions()
 
 
-def list_format(value: str) -> ListFormat:
+def list_format(value: str, option: str = "--format") -> ListFormat:
     if value not in ("docker", "oci", "auto"):
-        raise UsageError(f"--format must be docker, oci or auto, not {value!r}")
-    return value  # type: ignore[return-value]
+        raise UsageError(f"{option} must be docker, oci or auto, not {value!r}")
+    return cast("ListFormat", value)
 
 
 def platforms(values: list[str]) -> tuple[Platform, ...]:

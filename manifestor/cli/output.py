@@ -14,9 +14,12 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, TextIO, cast
 
 if TYPE_CHECKING:
+    from rich.progress import Progress as Bars
+    from rich.progress import TaskID
+
     from manifestor.ops.events import Progress
 
 ERROR_PREFIX = "manifestor: error: "
@@ -69,17 +72,17 @@ def wants_progress(quiet: bool) -> bool:
 class _RichProgress:
     """Adapts rich.progress.Progress to the ops.events.Progress protocol."""
 
-    def __init__(self, bars: object) -> None:
+    def __init__(self, bars: Bars) -> None:
         self._bars = bars
 
     def start(self, label: str, total: int | None) -> object:
-        return self._bars.add_task(label, total=total)  # type: ignore[attr-defined]
+        return self._bars.add_task(label, total=total)
 
     def update(self, task: object, completed: int) -> None:
-        self._bars.update(task, completed=completed)  # type: ignore[attr-defined]
+        self._bars.update(cast("TaskID", task), completed=completed)
 
     def finish(self, task: object) -> None:
-        self._bars.remove_task(task)  # type: ignore[attr-defined]
+        self._bars.remove_task(cast("TaskID", task))
 
 
 @contextmanager

@@ -4,6 +4,8 @@ last line on stdout (`DIGEST TARGET` per release when there are several)."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -18,7 +20,8 @@ from manifestor.cli.options import (
     list_format,
     platforms,
 )
-from manifestor.errors import ManifestorError, UsageError
+from manifestor.cli.results import check_digest_file, report
+from manifestor.errors import UsageError
 
 if TYPE_CHECKING:
     from manifestor.model.spec import Release
@@ -82,7 +85,23 @@ def push(
         bool,
         typer.Option("--dry-run", help="Print the list and the planned requests; write nothing."),
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the digest.")] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="Nothing on stderr but errors: stdout keeps the digest (or --json), and "
+            "with --dry-run the list that would be pushed, without the plan.",
+        ),
+    ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print one JSON object per list instead of the digest: target, digest, "
+            "mediaType, tags, status (pushed or unchanged), entries, copied.",
+        ),
+    ] = False,
     digest_file: Annotated[
         Path | None, typer.Option("--digest-file", help="Also write the digest to this file.")
     ] = None,
@@ -113,8 +132,8 @@ def push(
 ) -> None:
     """Push a local list, or assemble and push in one step from sources, a template or a spec.
 
-    Prints `Pushed ref ...` for each child brought in from elsewhere and the list digest
-    last (with several releases: `DIGEST TARGET` per release)."""
+    Prints the list digest on stdout (with several releases: `DIGEST TARGET` per release),
+    and on stderr `Pushed ref ...` for each child brought in from elsewhere."""
     from manifestor.model.entries import SourceFilter
     from manifestor.model.reference import parse_reference
     from manifestor.model.spec import Release
@@ -136,8 +155,12 @@ def push(
         raise UsageError(
             "--ignore-missing, --platform, --attestations and --upsert apply to a one-shot push"
         )
+    if dry_run and as_json:
+        raise UsageError("--json reports what was pushed; a --dry-run pushes nothing")
+    check_digest_file(digest_file)
     note = output.notes(quiet)
-    say = output.silent if quiet else output.result
+    if releases is not None:
+        _hint_local_paths(releases, note)
     results: list[PushResult] = []
     with (
         opts.client(insecure) as client,
@@ -147,7 +170,7 @@ def push(
             assert target is not None
             local = Release(parse_reference(target), (), tuple(tag or ()), index_annotations)
             if dry_run:
-                _show_plan(plan_stored_push(client, opts.store(), local, fmt))
+                _show_plan(plan_stored_push(client, opts.store(), local, fmt), note)
             else:
                 result = push_stored_list(
                     client,
@@ -157,7 +180,7 @@ def push(
                     list_format=fmt,
                     annotations=local.annotations,
                     extra_tags=[local.target.with_tag(t) for t in local.tags],
-                    notify=say,
+                    notify=note,
                     warn=note,
                     progress=bars,
                     allow_platform_mismatch=allow_platform_mismatch,
@@ -169,36 +192,37 @@ def push(
             )
             if dry_run:
                 for release in releases:
-                    _show_plan(plan_release(client, release, options, notify=note))
+                    _show_plan(plan_release(client, release, options, notify=note), note)
             else:
                 results = publish_releases(client, releases, options, notify=note, progress=bars)
     if results:
-        print_digests(results, digest_file)
+        report(results, as_json=as_json, digest_file=digest_file)
 
 
-def _show_plan(plan: ReleasePlan) -> None:
+def _show_plan(plan: ReleasePlan, note: Callable[[str], None]) -> None:
+    """A dry run: the list on stdout (its result), the planned requests as notes."""
     from manifestor.model.render import list_view
 
     output.result(list_view(plan.document))
     for step in plan.steps:
-        output.note(f"plan: {step}")
+        note(f"plan: {step}")
 
 
-def print_digests(results: list[PushResult], digest_file: Path | None) -> None:
-    """The digest last on stdout (`DIGEST TARGET` per release when there are several)."""
-    text = "".join(
-        f"{r.digest}\n" if len(results) == 1 else f"{r.digest} {r.target}\n" for r in results
-    )
-    output.result(text)
-    if digest_file is not None:
-        write_digest_file(digest_file, text)
+def _hint_local_paths(releases: list[Release], note: Callable[[str], None]) -> None:
+    """A source that names a file or folder here, written without `./` or `oci:`, is read
+    as a registry reference: refuse it when it is not one, and say so when it is."""
+    from manifestor.errors import InvalidReferenceError
 
-
-def write_digest_file(digest_file: Path, text: str) -> None:
-    try:
-        digest_file.write_text(text)
-    except OSError as exc:
-        raise ManifestorError(f"cannot write --digest-file {digest_file}: {exc.strerror}") from None
+    for release in releases:
+        for source in release.sources:
+            if source.local_path is not None or not os.path.exists(source.text):
+                continue
+            hint = f"for the local {source.text}, write ./{source.text} or oci:{source.text}"
+            try:
+                ref = source.reference()
+            except InvalidReferenceError as exc:
+                raise InvalidReferenceError(f"{exc}; {hint}") from None
+            note(f"note: {source.text} is read as the registry image {ref}; {hint}")
 
 
 def _releases(

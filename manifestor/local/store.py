@@ -67,9 +67,8 @@ PAYLOAD_KEYS = {DOCKER_MANIFEST: "SchemaV2Manifest", OCI_MANIFEST: "OCIManifest"
 
 # Most filesystems limit one name to 255 bytes; docker would fail with ENAMETOOLONG.
 _MAX_NAME_BYTES = 255
-# decode_store_name tries 2**(slashes + dashes) spellings; past this, it does not try.
-_MAX_DECODED_SLASHES = 8
-_MAX_DECODED_DASHES = 8
+# decode_store_name tries 2**underscores spellings (times the dashes); past this, it gives up.
+_MAX_DECODED_UNDERSCORES = 10
 _DIR_MODE = 0o755
 _FILE_MODE = 0o644
 
@@ -180,7 +179,7 @@ def decode_store_name(name: str, entry_refs: Sequence[str] = ()) -> str | None:
     whose repository holds an entry (docker users list `app:1.0` from `app:1.0-amd64`),
     then the longest repository path (`reg.io/my-app:1.0`, not `reg.io/my:app-1.0`), then
     `/` over `_` and a port over a hyphen in the host."""
-    if name.count("_") > _MAX_DECODED_SLASHES or name.count("-") > _MAX_DECODED_DASHES:
+    if name.count("_") > _MAX_DECODED_UNDERSCORES:
         return None
     entry_repos = set()
     for entry_ref in entry_refs:
@@ -191,16 +190,16 @@ def decode_store_name(name: str, entry_refs: Sequence[str] = ()) -> str | None:
     best: tuple[bool, int, int, bool, str] | None = None
     for candidate in _decodings(name):
         try:
-            ref = parse_reference(candidate, default_tag=None)
+            decoded = parse_reference(candidate, default_tag=None)
         except ManifestorError:
             continue
-        if ref.tag is None or ref.digest is not None or str(ref) != candidate:
+        if decoded.tag is None or decoded.digest is not None or str(decoded) != candidate:
             continue
         rank = (
-            ref.repository in entry_repos,
-            len(ref.path),
-            ref.path.count("/"),
-            ":" in ref.domain,
+            decoded.repository in entry_repos,
+            len(decoded.path),
+            decoded.path.count("/"),
+            ":" in decoded.domain,
             candidate,
         )
         if best is None or rank > best:
@@ -209,16 +208,28 @@ def decode_store_name(name: str, entry_refs: Sequence[str] = ()) -> str | None:
 
 
 def _decodings(name: str) -> Iterator[str]:
-    """Every string docker_store_name maps to `name`, with one tag and at most a port."""
-    slots = [i for i, c in enumerate(name) if c in "_-"]
-    for choice in itertools.product((False, True), repeat=len(slots)):
+    """Every spelling docker_store_name maps to `name` that has a domain, a tag and at
+    most a port: each `_` is `/` or itself; one `-` of the last component is the tag's
+    `:`, and perhaps one `-` of the first component a port's."""
+    underscores = [i for i, c in enumerate(name) if c == "_"]
+    for choice in itertools.product((False, True), repeat=len(underscores)):
         chars = list(name)
-        for decoded, i in zip(choice, slots, strict=True):
-            if decoded:
-                chars[i] = "/" if name[i] == "_" else ":"
-        text = "".join(chars)
-        if 1 <= text.count(":") <= 2:
-            yield text
+        for slash, i in zip(choice, underscores, strict=True):
+            if slash:
+                chars[i] = "/"
+        parts = "".join(chars).split("/")
+        if len(parts) < 2:
+            continue
+        middle = "/".join(parts[1:-1])
+        for domain in (parts[0], *_one_dash_as_colon(parts[0])):
+            for last in _one_dash_as_colon(parts[-1]):
+                yield "/".join(p for p in (domain, middle, last) if p)
+
+
+def _one_dash_as_colon(text: str) -> Iterator[str]:
+    for i, c in enumerate(text):
+        if c == "-":
+            yield text[:i] + ":" + text[i + 1 :]
 
 
 class ManifestStore:

@@ -55,6 +55,7 @@ class PushResult:
     copied_children: tuple[PushedChild, ...]
     tags: tuple[Reference, ...] = ()
     unchanged: bool = False
+    entries: tuple[Descriptor, ...] = ()  # the list's children, as written (or found)
 
 
 def push_list(
@@ -97,7 +98,13 @@ def push_list(
         held = current[0]
         assert held is not None
         return PushResult(
-            destinations[0], held.digest, held.media_type, (), tuple(destinations), unchanged=True
+            destinations[0],
+            held.digest,
+            held.media_type,
+            (),
+            tuple(destinations),
+            unchanged=True,
+            entries=tuple(descriptors),
         )
     _check_present(client, target, [e for e in entries if _in_target(e, target) and not e.fetched])
     brought = _unique([e for e in entries if not _in_target(e, target)])
@@ -114,7 +121,14 @@ def push_list(
         # The registry's reply did not name what it stored: read the tag back.
         _read_back(client, _list_destination(stale[0], document), document)
     final = tuple(_list_destination(d, document) for d in destinations)
-    return PushResult(final[0], document.digest, document.media_type, tuple(copied), final)
+    return PushResult(
+        final[0],
+        document.digest,
+        document.media_type,
+        tuple(copied),
+        final,
+        entries=tuple(descriptors),
+    )
 
 
 def equivalent_digests(

@@ -5,7 +5,7 @@ agree with the image's config: a mismatch is an image built on the wrong host.""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 
@@ -27,7 +27,7 @@ from manifestor.model.spec import Release, SourceSpec
 from manifestor.ops.assemble import resolve_source
 from manifestor.ops.events import Notify, Progress, unchanged_note
 from manifestor.ops.publish import PushResult, equivalent_digests, plan_steps, push_list
-from manifestor.ops.upsert import upsert_list
+from manifestor.ops.upsert import merged_with_current, upsert_list
 from manifestor.remote.client import ManifestInfo, RegistryClient
 
 
@@ -74,12 +74,17 @@ def gather_entries(
 def plan_release(
     client: RegistryClient, release: Release, options: ReleaseOptions, notify: Notify | None = None
 ) -> ReleasePlan:
-    """Resolve and check everything a push would, writing nothing."""
+    """Resolve and check everything a push would, writing nothing. With upsert, the
+    plan is the merge with the list the tag holds now, as the real run would write it."""
     entries = gather_entries(client, release, options, notify)
     check_entries(entries)
-    document = list_document(
-        [e.descriptor for e in entries], options.list_format, release.annotations
-    )
+    annotations: Mapping[str, str] = release.annotations
+    if options.upsert:
+        entries, annotations = merged_with_current(
+            client, release.target, entries, options.list_format, release.annotations
+        )
+        check_entries(entries)
+    document = list_document([e.descriptor for e in entries], options.list_format, annotations)
     steps = plan_steps(client, release.target, entries, document, _tags(release))
     return ReleasePlan(release, tuple(entries), document, tuple(steps))
 
@@ -255,7 +260,9 @@ def unchanged_by_heads(
     if digest not in accepted:
         return None
     media_type = next(i.media_type for i in infos if i is not None)
-    return PushResult(tags[0], digest, media_type, (), tuple(tags), unchanged=True)
+    return PushResult(
+        tags[0], digest, media_type, (), tuple(tags), unchanged=True, entries=tuple(descriptors)
+    )
 
 
 def _call(probe: Callable[[], object]) -> object:

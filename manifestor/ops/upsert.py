@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from manifestor.errors import ManifestFormatError, ReadBackError, TagMovedError
@@ -76,18 +76,16 @@ def upsert_list(
     list's index annotations are kept; `annotations` add to or override them."""
     policy = policy or UpsertPolicy()
     for attempt in range(1, policy.attempts + 1):
-        info = client.head_manifest(target)
-        current, kept = _current_list(client, target, info)
-        merged = merge_by_platform(current, fresh)
-        if list_format == "docker":
-            kept = {}  # asked for a Docker list, which cannot carry index annotations
+        info, merged, merged_annotations = _merge_with_current(
+            client, target, fresh, list_format, annotations
+        )
         try:
             result = push_list(
                 client,
                 target,
                 merged,
                 list_format=list_format,
-                annotations={**kept, **(annotations or {})},
+                annotations=merged_annotations,
                 extra_tags=extra_tags,
                 notify=notify,
                 warn=notify,
@@ -110,6 +108,35 @@ def upsert_list(
     raise TagMovedError(
         f"{target} kept changing under concurrent writers; gave up after {policy.attempts} attempts"
     )
+
+
+def merged_with_current(
+    client: RegistryClient,
+    target: Reference,
+    fresh: Sequence[ListEntry],
+    list_format: ListFormat = "auto",
+    annotations: Mapping[str, str] | None = None,
+) -> tuple[list[ListEntry], dict[str, str]]:
+    """The entries and index annotations an upsert would write now (for a dry run)."""
+    _, merged, merged_annotations = _merge_with_current(
+        client, target, fresh, list_format, annotations
+    )
+    return merged, merged_annotations
+
+
+def _merge_with_current(
+    client: RegistryClient,
+    target: Reference,
+    fresh: Sequence[ListEntry],
+    list_format: ListFormat,
+    annotations: Mapping[str, str] | None,
+) -> tuple[ManifestInfo | None, list[ListEntry], dict[str, str]]:
+    info = client.head_manifest(target)
+    current, kept = _current_list(client, target, info)
+    merged = merge_by_platform(current, fresh)
+    if list_format == "docker":
+        kept = {}  # asked for a Docker list, which cannot carry index annotations
+    return info, merged, {**kept, **(annotations or {})}
 
 
 def _current_list(
