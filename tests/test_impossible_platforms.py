@@ -161,7 +161,9 @@ def test_a_filter_that_selects_nothing_from_a_source_list_names_what_it_has(
         "create", "--platform", "linux/s390x", ref(host, repo, "1"), ref(host, repo, "src")
     )
 
-    assert_one_line_error(result, 2, "selects no image", "linux/amd64, linux/arm64/v8")
+    assert_one_line_error(
+        result, 2, "has no image for the requested platforms", "linux/amd64, linux/arm64/v8"
+    )
 
 
 def test_a_filter_given_with_a_single_image_source_that_it_does_not_select_says_so(
@@ -183,7 +185,7 @@ def test_a_filter_given_with_a_single_image_source_that_it_does_not_select_says_
 
     for result in (created, pushed):
         assert_one_line_error(result, 2, "single image for linux/amd64", "linux/arm64")
-    assert_one_line_error(from_layout, 2, "selects no image", "linux/amd64")
+    assert_one_line_error(from_layout, 2, "has no image for the requested", "it has linux/amd64")
     assert cli.snapshot() == {}
     assert tag_absent(rig_client(registry_plain), repo, "1")
 

@@ -8,9 +8,10 @@ without it."""
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
-from clihelpers import ARCHES, assert_pullable, last_line_digest, push_arches, ref
+from clihelpers import ARCHES, assert_pullable, last_line_digest, make_cli, push_arches, ref
 from podmanhelpers import Podman, platform_args, podman_store
 from rig.images import DOCKER_LIST, OCI_INDEX, push_index
 
@@ -111,3 +112,29 @@ def test_podman_pulls_the_right_image_from_a_list_with_kept_attestations(
     for name in ("amd64", "arm64"):
         stored, pulled = _pulled_platform(podman, target, PLATFORMS[name])
         assert _same(stored, PLATFORMS[name]) and pulled == images[name].config_digest
+
+
+def test_podman_reads_a_list_pushed_to_a_basic_auth_registry(registry_basic, repo, tmp_path):
+    host = registry_basic.host
+    auth = ("alice", "alice-pw")
+    images = push_arches(registry_basic, f"{repo}-src", ("amd64", "arm64"), auth=auth)
+    cli = make_cli(tmp_path)
+    target = ref(host, repo, "1")
+    env_cli = cli.env()
+    env_cli.update(MANIFESTOR_USERNAME="alice", MANIFESTOR_PASSWORD="alice-pw")
+    pushed = subprocess.run(
+        cli.command(["push", target, *(ref(host, f"{repo}-src", n) for n in images)]),
+        env=env_cli,
+        capture_output=True,
+        timeout=120,
+    )
+    assert pushed.returncode == 0, pushed.stderr.decode()
+
+    with podman_store() as podman:
+        podman.allow_plain_http(host)
+        podman.ok("login", "-u", "alice", "--password-stdin", host, stdin="alice-pw")
+        listing = _inspect(podman, target)
+        assert [m["digest"] for m in listing["manifests"]] == [i.digest for i in images.values()]
+        stored, pulled = _pulled_platform(podman, target, PLATFORMS["arm64"])
+    assert _same(stored, PLATFORMS["arm64"]) and pulled == images["arm64"].config_digest
+    assert_pullable(target, tmp_path, creds=auth)

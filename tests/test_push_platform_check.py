@@ -58,6 +58,37 @@ def test_allow_platform_mismatch_publishes_the_entry_as_annotated(
     ]
 
 
+def test_an_annotated_variant_is_not_compared_with_the_config(
+    cli, registry_plain, repo, rig_client
+):
+    # What docker users do: an arm/v7 image annotated as arm/v6 is their call to make;
+    # only the os and the architecture must agree with the config.
+    host = registry_plain.host
+    push_arches(registry_plain, repo, ("armv7",))
+    name = ref(host, repo, "1")
+    cli.ok("create", name, ref(host, repo, "armv7"))
+    cli.ok("annotate", name, ref(host, repo, "armv7"), "--variant", "v6")
+
+    cli.ok("push", name)
+
+    [entry] = rig_client(registry_plain).get_manifest(repo, "1").json()["manifests"]
+    assert entry["platform"] == {"architecture": "arm", "os": "linux", "variant": "v6"}
+
+
+def test_an_unchanged_list_is_not_checked_again(cli, registry_plain, repo, fault_proxy):
+    proxy = fault_proxy(registry_plain)
+    push_arches(registry_plain, repo, ("amd64",))
+    name = ref(proxy.host, repo, "1")
+    cli.ok("create", name, ref(proxy.host, repo, "amd64"))
+    cli.ok("push", name)
+    proxy.reset()
+
+    again = cli.ok("push", name)
+
+    assert "unchanged" in again.stderr
+    assert not [r for r in proxy.requests if "/blobs/" in r.path]  # no config read
+
+
 def test_an_annotated_variant_the_config_leaves_out_is_no_contradiction(
     cli, registry_plain, repo, rig_client
 ):

@@ -168,8 +168,8 @@ def choose_media_type(
             raise UsageError(
                 "a Docker manifest list can hold only Docker image manifests, and "
                 f"{'these children are' if len(foreign) > 1 else 'a child is'} "
-                f"{', '.join(foreign)}: registries such as Quay refuse that list and pullers "
-                "may; docker itself writes an OCI index for them: use --format oci or auto"
+                f"{', '.join(foreign)} (registries such as Quay refuse such a list); "
+                "use --format oci or auto, which write an OCI index"
             )
         return DOCKER_LIST
     return DOCKER_LIST if docker_list_can_hold(descriptors) and not has_annotations else OCI_INDEX

@@ -52,8 +52,10 @@ def resolve_source(
         present = ", ".join(
             str(c.platform) for c in manifest.children if not is_attestation_descriptor(c)
         )
-        what = "--platform selects no image from" if selection.platforms else "no image in"
-        raise UsageError(f"{what} source list {ref} (it has {present or 'no images'})")
+        raise UsageError(
+            f"source list {ref} has no image for the requested platforms "
+            f"(it has {present or 'no images'})"
+        )
     entries = fetch_children(client, ref, wanted)
     for entry in entries:
         if entry.manifest.is_list:

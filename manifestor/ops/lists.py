@@ -28,7 +28,6 @@ from manifestor.model.entries import (
 from manifestor.model.oci import parse_manifest
 from manifestor.model.platform import (
     Platform,
-    config_agrees,
     normalize_arch,
     normalize_os,
     validate_platform,
@@ -249,13 +248,11 @@ def push_stored_list(
 ) -> PushResult:
     """Push a local list; with `purge`, remove it only after full success.
     `notify` hears of children brought in (docker prints those on stdout), `warn` of
-    diagnostics. An entry whose platform contradicts its image's config (annotated
-    windows/arm64 on a linux/386 image) stops the push before anything is written,
-    unless `allow_platform_mismatch`."""
+    diagnostics. An entry whose os or architecture contradicts its image's config
+    (annotated windows/arm64 on a linux/386 image) stops the push before anything is
+    written, unless `allow_platform_mismatch`; an unchanged list is not checked again."""
     with store.locked(list_ref):  # an annotate meanwhile must not be purged unseen
         entries = stored_entries_to_push(store, list_ref)
-        if not allow_platform_mismatch:
-            check_platforms_against_configs(client, list_ref, entries)
         result = push_list(
             client,
             list_ref,
@@ -266,6 +263,9 @@ def push_stored_list(
             notify=notify,
             warn=warn,
             progress=progress,
+            before_write=None
+            if allow_platform_mismatch
+            else lambda: check_platforms_against_configs(client, list_ref, entries),
         )
         if result.unchanged and warn is not None:
             warn(unchanged_note(result.target, result.digest))
@@ -290,18 +290,27 @@ def plan_stored_push(
 def check_platforms_against_configs(
     client: RegistryClient, list_ref: Reference, entries: Sequence[ListEntry]
 ) -> None:
-    """Raise PlatformMismatchError for the first entry whose os, architecture or variant
-    contradicts what its image's config says (one config GET per image, concurrently)."""
+    """Raise PlatformMismatchError for the first entry whose os or architecture
+    contradicts what its image's config says (one config GET per image, concurrently).
+    The variant is what `annotate` is for (many arm64 configs omit it), so it is not
+    compared here; the one-shot push, where no annotate was run, compares it too."""
     images = [e for e in entries if not e.is_attestation and e.platform is not None]
     configs = client.jobs.map(lambda e: _config_platform(client, list_ref, e), images)
     for entry, actual in zip(images, configs, strict=True):
         assert entry.platform is not None
-        if not config_agrees(actual, entry.platform):
+        if not _same_os_and_arch(actual, entry.platform):
             raise PlatformMismatchError(
                 f"{entry.label} is listed in {list_ref} as {entry.platform} but its image "
                 f"config says {actual}; correct the entry with `manifestor annotate`, or pass "
                 "--allow-platform-mismatch if that is intended"
             )
+
+
+def _same_os_and_arch(config: Platform, listed: Platform) -> bool:
+    return (normalize_os(config.os), normalize_arch(config.architecture)[0]) == (
+        normalize_os(listed.os),
+        normalize_arch(listed.architecture)[0],
+    )
 
 
 def _config_platform(client: RegistryClient, list_ref: Reference, entry: ListEntry) -> Platform:

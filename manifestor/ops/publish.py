@@ -9,7 +9,7 @@ leaves a tag pointing at absent children."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from manifestor.errors import (
@@ -71,6 +71,7 @@ def push_list(
     progress: Progress | None = None,
     expect_current: str | None | _Any = ANY,
     current: Sequence[ManifestInfo | None] | None = None,
+    before_write: Callable[[], None] | None = None,
 ) -> PushResult:
     """Publish `entries` as one list at `target` (its tag, or its digest), then under
     each of `extra_tags` (same bytes), and read the tag back.
@@ -80,7 +81,9 @@ def push_list(
     "no such tag"), the push stops with TagMovedError if the tag holds something else
     just before the list is written: the compare step of a compare-and-swap. `current`
     is what a HEAD of the target and each extra tag just gave, when the caller has it.
-    `notify` hears of each child brought in, `warn` of a list-type fallback."""
+    `notify` hears of each child brought in, `warn` of a list-type fallback.
+    `before_write` runs once it is known that something will be written, before the
+    first write: a last check that costs requests an unchanged re-run need not make."""
     check_entries(entries)
     descriptors = [e.descriptor for e in entries]
     document = list_document(descriptors, list_format, annotations)
@@ -106,6 +109,8 @@ def push_list(
             unchanged=True,
             entries=tuple(descriptors),
         )
+    if before_write is not None:
+        before_write()
     _check_present(client, target, [e for e in entries if _in_target(e, target) and not e.fetched])
     brought = _unique([e for e in entries if not _in_target(e, target)])
     copied = client.jobs.map(lambda e: _bring_child(client, target, e, notify, progress), brought)

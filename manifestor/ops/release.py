@@ -311,9 +311,10 @@ def _resolve(
         entries = [e for e in found if options.selection.wants(e.platform, e.is_attestation)]
         if not any(not e.is_attestation for e in entries):
             present = ", ".join(str(e.platform) for e in found if not e.is_attestation)
-            filtered = bool(options.selection.platforms)
-            what = "--platform selects no image from" if filtered else "no image in"
-            raise UsageError(f"{what} {source.text} (it has {present or 'no images'})")
+            raise UsageError(
+                f"{source.text} has no image for the requested platforms "
+                f"(it has {present or 'no images'})"
+            )
     else:
         ref = source.reference()
         try:
