@@ -3,20 +3,24 @@
 One RegistryClient serves a whole invocation: it pings each registry once, keeps its
 challenge and tokens, and reuses connections. It is safe to share between the threads
 of a small pool. Every registry error becomes a typed exception carrying the
-registry's own error codes."""
+registry's own error codes, in the words each hosted registry uses (Artifactory's
+`status` bodies, Docker Hub's plain-text 429, immutable tags, missing repositories).
+Rate-limit headers are watched and a limit that is near is reported once per host."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from manifestor.errors import (
     CredentialsError,
+    CredentialsRejectedError,
     DeniedError,
     DigestMismatchError,
     ManifestBlobUnknownError,
@@ -24,6 +28,8 @@ from manifestor.errors import (
     NotFoundError,
     RegistryError,
     RegistryErrorDetail,
+    RepositoryNotFoundError,
+    TagImmutableError,
     TooManyRequestsError,
     TransportError,
     UnauthorizedError,
@@ -48,7 +54,17 @@ from manifestor.remote.auth import (
     pick_challenge,
     repository_scope,
 )
-from manifestor.remote.transport import HttpResponse, RetryPolicy, Transport, authority, redact_url
+from manifestor.remote.ratelimit import RateLimit, is_secondary_rate_limit, read_rate_limit
+from manifestor.remote.transport import (
+    HttpResponse,
+    RetryPolicy,
+    Transport,
+    authority,
+    parse_retry_after,
+    redact_url,
+)
+
+log = logging.getLogger("manifestor")
 
 ACCEPT_MANIFESTS = ", ".join(MANIFEST_MEDIA_TYPES)
 # Image configs are small JSON documents; cap them like manifests, a little wider.
@@ -70,6 +86,19 @@ class _Endpoint:
     auth: Authenticator
 
 
+@dataclass(frozen=True)
+class _Caller:
+    """Who asked for what, so an error reply can be told in the user's terms."""
+
+    registry: str
+    repo: str
+    user: str | None = None
+    # A token server accepted the user's credentials: a later 401 is about permissions.
+    token_auth: bool = False
+    push: bool = False
+    tag: str | None = None  # set when writing a tag
+
+
 class RegistryClient:
     """Talks to any number of registries for one invocation."""
 
@@ -81,8 +110,12 @@ class RegistryClient:
         certs_dir: str | Path | None = None,
         retry: RetryPolicy | None = None,
         transport: Transport | None = None,
+        notice: Callable[[str], None] | None = None,
     ) -> None:
         self.transport = transport or Transport(insecure=insecure, certs_dir=certs_dir, retry=retry)
+        # Rate limits near or hit are told here (default: a warning on stderr).
+        self.notice = notice or log.warning
+        self._quota_noted: dict[str, str] = {}
         self.keychain = keychain or Keychain()
         self._tokens = TokenCache()
         self._endpoints: dict[str, _Endpoint] = {}
@@ -165,19 +198,41 @@ class RegistryClient:
             # A URL the registry handed us (an upload Location) on another host: it gets
             # no credentials, like a redirect target.
             return send(None)
-        authorization = endpoint.auth.authorization(scopes)
+        renew = lambda: endpoint.auth.renew(lambda: self.keychain.renew(repo.domain))  # noqa: E731
+        authorization = _renewing(lambda: endpoint.auth.authorization(scopes), renew)
         response = send(authorization)
         # Re-authenticate only for the registry's own 401, never for a redirect target's.
-        if response.status == 401 and authority(response.url) == authority(target):
+        own_reply = authority(response.url) == authority(target)
+        if response.status == 401 and own_reply:
             challenges = parse_challenges(response.challenges)
             if endpoint.auth.adopt(challenges, lambda: self.keychain.resolve(repo.domain)):
-                retry_auth = endpoint.auth.authorization(scopes)
+                retry_auth = _renewing(lambda: endpoint.auth.authorization(scopes), renew)
             else:
-                retry_auth = endpoint.auth.reauthorize(scopes, authorization, challenges)
+                retry_auth = _renewing(
+                    lambda: endpoint.auth.reauthorize(scopes, authorization, challenges), renew
+                )
             if retry_auth is not None:
+                authorization = retry_auth
                 response.close()
                 response = send(retry_auth)
+        if own_reply and _credential_stale(response, endpoint.auth.scheme) and renew():
+            # A password that expired during the run (ECR's last 12 hours): read it again.
+            response.close()
+            response = send(_renewing(lambda: endpoint.auth.authorization(scopes), lambda: False))
+        self._watch_quota(repo.domain, response)
         return response
+
+    def _watch_quota(self, domain: str, response: HttpResponse) -> None:
+        """Tell once per host when a rate limit is near, and once when it is hit."""
+        quota = read_rate_limit(response.headers)
+        if quota is None or not quota.near:
+            return
+        level = "hit" if quota.exhausted else "near"
+        with self._lock:
+            if self._quota_noted.get(domain) in (level, "hit"):
+                return
+            self._quota_noted[domain] = level
+        self.notice(f"{domain}: rate limit {level}: {quota.describe()}")
 
     def check_credentials(self, domain: str) -> str:
         """Prove the keychain's credentials for `domain` are accepted, the way `docker
@@ -236,7 +291,7 @@ class RegistryClient:
             except NotFoundError:
                 return None
             return ManifestInfo(manifest.digest, manifest.media_type, manifest.size)
-        raise _registry_error(response, f"cannot look up {ref}", self._who(ref))
+        raise self._error(response, f"cannot look up {ref}", ref)
 
     def get_manifest(self, ref: Reference) -> Manifest:
         """Fetch a manifest or list, verified against the reference's digest (if any)
@@ -251,7 +306,7 @@ class RegistryClient:
             truncate=False,
         )
         if response.status != 200:
-            raise _registry_error(response, f"cannot fetch manifest {ref}", self._who(ref))
+            raise self._error(response, f"cannot fetch manifest {ref}", ref)
         what = f"manifest {ref}"
         manifest = parse_manifest(response.body, response.headers.get("Content-Type"), what)
         if ref.digest:
@@ -277,7 +332,13 @@ class RegistryClient:
             body=BodySource.of_bytes(manifest.raw),
         )
         if response.status not in (200, 201, 202):
-            raise _registry_error(response, f"cannot push manifest {ref}", self._who(ref))
+            raise self._error(
+                response,
+                f"cannot push manifest {ref}",
+                ref,
+                push=True,
+                writes_tag=ref.digest is None and ref.tag is not None,
+            )
         announced = response.headers.get("Docker-Content-Digest")
         if announced and announced != manifest.digest:
             raise DigestMismatchError(
@@ -296,7 +357,7 @@ class RegistryClient:
             [repository_scope(ref.path, "delete")],
         )
         if response.status not in (200, 202, 404):
-            raise _registry_error(response, f"cannot delete {ref}", self._who(ref))
+            raise self._error(response, f"cannot delete {ref}", ref, push=True)
 
     def list_tags(self, repo: Reference) -> list[str]:
         tags: list[str] = []
@@ -305,7 +366,7 @@ class RegistryClient:
         while True:
             response = self._call(repo, "GET", path, [repository_scope(repo.path, "pull")], url=url)
             if response.status != 200:
-                raise _registry_error(response, f"cannot list tags of {repo.name}", self._who(repo))
+                raise self._error(response, f"cannot list tags of {repo.name}", repo)
             try:
                 tags.extend(json.loads(response.body).get("tags") or [])
             except (ValueError, AttributeError):
@@ -333,41 +394,49 @@ class RegistryClient:
             return True
         if response.status == 404:
             return False
-        raise _registry_error(
-            response, f"cannot check blob {digest} in {repo.name}", self._who(repo)
-        )
+        raise self._error(response, f"cannot check blob {digest} in {repo.name}", repo)
 
     def get_blob(self, repo: Reference, digest: str, limit: int = MAX_CONFIG_BYTES) -> bytes:
         """A small blob (an image config) in memory, verified against its digest."""
-        response = self._call(
-            repo,
-            "GET",
-            self._repo_path(repo, "blobs", digest),
-            [repository_scope(repo.path, "pull")],
-            read_limit=limit,
-            truncate=False,
-        )
+        response = self._get_blob(repo, digest, read_limit=limit, truncate=False)
         if response.status != 200:
-            raise _registry_error(
-                response, f"cannot fetch blob {digest} from {repo.name}", self._who(repo)
-            )
+            raise self._error(response, f"cannot fetch blob {digest} from {repo.name}", repo)
         verify_digest(response.body, digest, f"blob {digest} of {repo.name}")
         return response.body
 
     def open_blob(self, repo: Reference, digest: str) -> Iterator[bytes]:
         """Stream a blob of any size; the digest is checked when the stream ends."""
-        response = self._call(
-            repo,
-            "GET",
-            self._repo_path(repo, "blobs", digest),
-            [repository_scope(repo.path, "pull")],
-            stream=True,
-        )
+        response = self._get_blob(repo, digest, stream=True)
         if response.status != 200:
-            raise _registry_error(
-                response, f"cannot fetch blob {digest} from {repo.name}", self._who(repo)
-            )
+            raise self._error(response, f"cannot fetch blob {digest} from {repo.name}", repo)
         return _verified_stream(response, digest, f"blob {digest} of {repo.name}")
+
+    def _get_blob(
+        self,
+        repo: Reference,
+        digest: str,
+        *,
+        stream: bool = False,
+        read_limit: int = 1024 * 1024,
+        truncate: bool = True,
+    ) -> HttpResponse:
+        """GET a blob. Registries redirect to presigned storage URLs (ECR to S3, ACR, GHCR,
+        Quay), which get no Authorization; one that expired (403) is asked for again."""
+        for _ in range(2):
+            response = self._call(
+                repo,
+                "GET",
+                self._repo_path(repo, "blobs", digest),
+                [repository_scope(repo.path, "pull")],
+                stream=stream,
+                read_limit=read_limit,
+                truncate=truncate,
+            )
+            registry = self._endpoint(repo.domain).base_url
+            if response.status != 403 or authority(response.url) == authority(registry):
+                break
+            response.close()
+        return response
 
     def mount_blob(self, repo: Reference, digest: str, source: Reference) -> bool:
         """Cross-repository mount. True when mounted (201); False when the registry
@@ -386,8 +455,8 @@ class RegistryClient:
             return False
         if response.status in (401, 403):
             return False  # some registries refuse the mount scope; a copy still works
-        raise _registry_error(
-            response, f"cannot mount {digest} from {source.path} into {repo.name}", self._who(repo)
+        raise self._error(
+            response, f"cannot mount {digest} from {source.path} into {repo.name}", repo, push=True
         )
 
     def upload_blob(self, repo: Reference, digest: str, body: BodySource) -> None:
@@ -395,8 +464,8 @@ class RegistryClient:
         scopes = [repository_scope(repo.path, "pull", "push")]
         start = self._call(repo, "POST", self._repo_path(repo, "blobs", "uploads/"), scopes)
         if start.status != 202 or not start.headers.get("Location"):
-            raise _registry_error(
-                start, f"cannot start upload of {digest} to {repo.name}", self._who(repo)
+            raise self._error(
+                start, f"cannot start upload of {digest} to {repo.name}", repo, push=True
             )
         location = urljoin(start.url, start.headers["Location"])
         sep = "&" if urlsplit(location).query else "?"
@@ -406,9 +475,7 @@ class RegistryClient:
             headers["Content-Length"] = str(body.size)
         done = self._call(repo, "PUT", "", scopes, url=put_url, headers=headers, body=body)
         if done.status not in (201, 204):
-            raise _registry_error(
-                done, f"cannot upload blob {digest} to {repo.name}", self._who(repo)
-            )
+            raise self._error(done, f"cannot upload blob {digest} to {repo.name}", repo, push=True)
 
     def copy_blob(
         self, source: Reference, target: Reference, digest: str, size: int | None
@@ -445,6 +512,28 @@ class RegistryClient:
             return None
         return credential.username if credential else None
 
+    def _error(
+        self,
+        response: HttpResponse,
+        what: str,
+        ref: Reference,
+        *,
+        push: bool = False,
+        writes_tag: bool = False,
+    ) -> RegistryError:
+        """The typed error for a failed reply to a request about `ref`."""
+        user = self._who(ref)
+        endpoint = self._endpoints.get(api_host(ref.domain))
+        caller = _Caller(
+            registry=ref.domain,
+            repo=ref.path,
+            user=user,
+            token_auth=bool(user and endpoint and endpoint.auth.scheme == "bearer"),
+            push=push,
+            tag=ref.tag if writes_tag else None,
+        )
+        return _registry_error(response, what, caller)
+
 
 def _next_link(header: str | None) -> str | None:
     if not header:
@@ -468,6 +557,22 @@ def _verified_stream(response: HttpResponse, digest: str, what: str) -> Iterator
         raise DigestMismatchError(f"{what}: content digest {actual} does not match {digest}")
 
 
+# Distribution's fixed messages, for bodies that give a `status` instead of a `code`
+# (Artifactory: {"errors":[{"status":404,"message":"manifest unknown"}]}).
+_CODES_BY_MESSAGE = {
+    "blob unknown to registry": "BLOB_UNKNOWN",
+    "manifest unknown": "MANIFEST_UNKNOWN",
+    "manifest invalid": "MANIFEST_INVALID",
+    "manifest blob unknown to registry": "MANIFEST_BLOB_UNKNOWN",
+    "repository name not known to registry": "NAME_UNKNOWN",
+    "requested access to the resource is denied": "DENIED",
+    "authentication required": "UNAUTHORIZED",
+    "too many requests": "TOOMANYREQUESTS",
+}
+_IMMUTABLE_CODES = frozenset({"TAG_IMMUTABLE", "PRECONDITION", "REGISTRY_DISALLOWED_OPERATION"})
+_IMMUTABLE_WORDS = ("immutable", "cannot be overwritten", "delete permission", "overwrite")
+
+
 def _parse_errors(body: bytes) -> tuple[RegistryErrorDetail, ...]:
     try:
         payload = json.loads(body)
@@ -476,30 +581,90 @@ def _parse_errors(body: bytes) -> tuple[RegistryErrorDetail, ...]:
     errors = payload.get("errors") if isinstance(payload, dict) else None
     if not isinstance(errors, list):
         return ()
-    return tuple(
-        RegistryErrorDetail(str(e.get("code", "")), str(e.get("message", "")), e.get("detail"))
-        for e in errors
-        if isinstance(e, dict)
-    )
+    return tuple(_error_detail(e) for e in errors if isinstance(e, dict))
 
 
-def _registry_error(response: HttpResponse, what: str, user: str | None = None) -> RegistryError:
+def _error_detail(entry: dict[str, object]) -> RegistryErrorDetail:
+    message = str(entry.get("message", "") or "")
+    code = str(entry.get("code", "") or "")
+    if not code:
+        code = _CODES_BY_MESSAGE.get(message.strip().lower().rstrip("."), "")
+    return RegistryErrorDetail(code, message, entry.get("detail"))
+
+
+def _plain_text(response: HttpResponse) -> str:
+    """A non-JSON error body's first line (Docker Hub: "Too Many Requests (HAP429).")."""
+    if response.body[:1] in (b"{", b"[", b"<"):
+        return ""
+    line = response.body[:300].decode("utf-8", "replace").strip().split("\n", 1)[0]
+    return " ".join(line.split())[:200]
+
+
+def _detail_text(detail: object) -> str:
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, dict) and isinstance(detail.get("message"), str):
+        return detail["message"]
+    return ""
+
+
+def _said(response: HttpResponse, errors: tuple[RegistryErrorDetail, ...]) -> str:
+    parts = []
+    for e in errors:
+        text = e.message or e.code.lower()
+        detail = _detail_text(e.detail)
+        parts.append(text + (f" ({detail})" if detail else ""))
+    return "; ".join(p for p in parts if p) or _plain_text(response) or f"HTTP {response.status}"
+
+
+def _is_immutable_refusal(status: int, codes: set[str], said: str) -> bool:
+    """A refusal to overwrite a tag, in each registry's words: ECR 400 TAG_INVALID "...
+    cannot be overwritten because the repository is immutable", Harbor 412 PRECONDITION,
+    Quay 409 TAG_IMMUTABLE, Docker Hub 403, ACR 405 (a locked tag), Artifactory 401/403
+    "needs DELETE permission"."""
+    text = said.lower()
+    if codes & _IMMUTABLE_CODES or status in (409, 412):
+        return True
+    if status == 405 and "disallowed" in text:
+        return True
+    return status in (400, 401, 403) and any(w in text for w in _IMMUTABLE_WORDS)
+
+
+def _registry_error(response: HttpResponse, what: str, caller: _Caller) -> RegistryError:
     """Turn an error reply into the typed exception a caller can act on."""
     status = response.status
     errors = _parse_errors(response.body)
     codes = {e.code for e in errors}
-    said = (
-        "; ".join(
-            f"{e.message or e.code.lower()}"
-            + (f" ({e.detail})" if isinstance(e.detail, str) else "")
-            for e in errors
+    said = _said(response, errors)
+    user = caller.user
+    if caller.tag and _is_immutable_refusal(status, codes, said):
+        return TagImmutableError(
+            f"tag {caller.tag} is immutable on this registry: {caller.repo}:{caller.tag} already "
+            f"exists and cannot be overwritten ({said}); publish under a new tag, or lift "
+            "the tag's immutability or lock first",
+            status=status,
+            errors=errors,
         )
-        or f"HTTP {status}"
-    )
-    # A 401 naming insufficient_scope means the credentials were accepted but lack the
-    # permission; any other 401 to a user means the credentials themselves were refused.
+    limited = status == 429 or "TOOMANYREQUESTS" in codes
+    if limited or is_secondary_rate_limit(status, response.body):
+        return TooManyRequestsError(
+            f"{what}: rate limited by the registry ({said})" + _quota_advice(response, user),
+            status=status,
+            errors=errors,
+        )
+    # A 401 naming insufficient_scope, or any 401 after a token server accepted the
+    # credentials, means they lack the permission; any other 401 to a user means the
+    # credentials themselves were refused.
     scope_problem = any("insufficient_scope" in c for c in response.challenges)
-    if status == 401 and scope_problem and user:
+    if status == 401 and user and (scope_problem or caller.token_auth):
+        if caller.push:
+            return DeniedError(
+                f"{what}: user {user} lacks push permission on {caller.repo} ({said}); or the "
+                "path is deeper than the registry allows (GitLab: the project path plus at "
+                "most two levels)",
+                status=status,
+                errors=errors,
+            )
         return DeniedError(
             f"{what}: access denied for user {user} ({said})", status=status, errors=errors
         )
@@ -523,14 +688,64 @@ def _registry_error(response: HttpResponse, what: str, user: str | None = None) 
         return ManifestBlobUnknownError(
             f"{what}: the registry lacks {said}", status=status, errors=errors
         )
-    if status == 404 or codes & {"MANIFEST_UNKNOWN", "BLOB_UNKNOWN", "NAME_UNKNOWN"}:
-        return NotFoundError(f"{what}: not found ({said})", status=status, errors=errors)
-    if status == 429 or "TOOMANYREQUESTS" in codes:
-        return TooManyRequestsError(
-            f"{what}: rate limited by the registry ({said})", status=status, errors=errors
+    if "NAME_UNKNOWN" in codes:
+        advice = (
+            "; this registry does not create repositories on push: create it first (ECR: "
+            f"aws ecr create-repository --repository-name {caller.repo}, or a CREATE_ON_PUSH "
+            "repository creation template; Artifact Registry: gcloud artifacts repositories "
+            "create, and name images LOCATION-docker.pkg.dev/PROJECT/REPOSITORY/IMAGE)"
+            if caller.push
+            else ""
         )
+        return RepositoryNotFoundError(
+            f"{what}: repository {caller.repo} does not exist on {caller.registry} ({said})"
+            + advice,
+            status=status,
+            errors=errors,
+        )
+    if status == 404 or codes & {"MANIFEST_UNKNOWN", "BLOB_UNKNOWN"}:
+        if "accept header does not support" in said.lower():
+            said += "; the registry hid it from this client's Accept header: please report this"
+        return NotFoundError(f"{what}: not found ({said})", status=status, errors=errors)
     if codes & {"MANIFEST_INVALID", "UNSUPPORTED"} or status == 415:
         return ManifestInvalidError(
             f"{what}: the registry refused it ({said})", status=status, errors=errors
         )
     return RegistryError(f"{what}: {said}", status=status, errors=errors)
+
+
+def _quota_advice(response: HttpResponse, user: str | None) -> str:
+    """What the reply says about the limit: the quota left, when to come back."""
+    parts = []
+    quota: RateLimit | None = read_rate_limit(response.headers)
+    if quota is not None:
+        parts.append(quota.describe())
+        if quota.long_wait:
+            parts.append("the quota refills over hours, so retrying now cannot help")
+    after = parse_retry_after(response.headers.get("Retry-After"))
+    if after is not None:
+        parts.append(f"the registry asked to wait {after:.0f} s")
+    if user is None and quota is not None:
+        parts.append("log in to get a higher limit")
+    return "; " + "; ".join(parts) if parts else ""
+
+
+def _renewing(fetch: Callable[[], str | None], renew: Callable[[], bool]) -> str | None:
+    """`fetch()` an Authorization value; when a token server refuses the credentials,
+    renew them once and fetch again."""
+    try:
+        return fetch()
+    except CredentialsRejectedError:
+        if not renew():
+            raise
+        return fetch()
+
+
+def _credential_stale(response: HttpResponse, scheme: str | None) -> bool:
+    """A reply that a credential read again might fix: Basic credentials refused (an
+    ECR password is valid 12 hours), or any "token has expired" answer."""
+    if response.status not in (401, 403) or scheme is None:
+        return False
+    if scheme == "basic":
+        return True
+    return b"expired" in response.body[:4096].lower()
