@@ -24,7 +24,13 @@ from manifestor.model.reference import Reference
 from manifestor.model.spec import Release, SourceSpec
 from manifestor.ops.assemble import resolve_source
 from manifestor.ops.events import Notify, Progress
-from manifestor.ops.publish import PushResult, equivalent_digests, plan_steps, push_list
+from manifestor.ops.publish import (
+    PushResult,
+    check_target_name,
+    equivalent_digests,
+    plan_steps,
+    push_list,
+)
 from manifestor.ops.upsert import upsert_list
 from manifestor.remote.client import ManifestInfo, RegistryClient
 from manifestor.remote.jobs import map_bounded
@@ -71,6 +77,7 @@ def plan_release(
     client: RegistryClient, release: Release, options: ReleaseOptions, notify: Notify | None = None
 ) -> ReleasePlan:
     """Resolve and check everything a push would, writing nothing."""
+    check_target_name(release.target)
     entries = gather_entries(client, release, options, notify)
     check_entries(entries)
     document = list_document(
@@ -99,6 +106,7 @@ def prepare_release(
     """Everything up to the first write: the tags' current state, the sources resolved,
     the entries checked (platforms, duplicates, list type). Preparing every release of a
     spec before writing any means one bad release stops them all."""
+    check_target_name(release.target)
     tags = _tags(release)
     current = None
     if not options.upsert:
