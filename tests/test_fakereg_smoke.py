@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from fakereg import FakeRegistry, make_image
 from fakereg.images import DOCKER_LIST, MANIFEST_TYPES
-
 from manifestor.credentials import Keychain
 from manifestor.oci import parse_manifest
 from manifestor.reference import parse_reference

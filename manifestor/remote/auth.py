@@ -310,8 +310,8 @@ class Authenticator:
 
     def renew(self, credential: Callable[[], Credential | None]) -> bool:
         """Once per run, after the credential stopped working: read it again (a credential
-        helper runs again) and drop the tokens it earned. True when trying again can help:
-        the credential changed, or a fresh token may be issued for it."""
+        helper runs again) and drop the tokens it earned. True when it changed, so trying
+        again can help."""
         with self._fetch_lock:
             if self._renewed or self._challenge is None:
                 return False
@@ -323,7 +323,7 @@ class Authenticator:
                 self._cache.discard(key, token.value)
             self._credential = fresh
             self._refresh_token = _refresh_token_of(fresh)
-            return changed or self._challenge.scheme == "bearer"
+            return changed
 
     def reauthorize(
         self, scopes: Iterable[Scope], failed: str | None, challenges: Iterable[Challenge]

@@ -657,16 +657,13 @@ def _registry_error(response: HttpResponse, what: str, caller: _Caller) -> Regis
     # credentials themselves were refused.
     scope_problem = any("insufficient_scope" in c for c in response.challenges)
     if status == 401 and user and (scope_problem or caller.token_auth):
-        if caller.push:
-            return DeniedError(
-                f"{what}: user {user} lacks push permission on {caller.repo} ({said}); or the "
-                "path is deeper than the registry allows (GitLab: the project path plus at "
-                "most two levels)",
-                status=status,
-                errors=errors,
-            )
+        action = "push" if caller.push else "pull"
         return DeniedError(
-            f"{what}: access denied for user {user} ({said})", status=status, errors=errors
+            f"{what}: access denied: user {user} lacks {action} permission on {caller.repo} "
+            f"({said}), or the path is deeper than the registry allows (GitLab: the "
+            "project path plus at most two levels)",
+            status=status,
+            errors=errors,
         )
     if status == 401 and user:
         return UnauthorizedError(
