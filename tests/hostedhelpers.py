@@ -125,9 +125,8 @@ def hosted(
         )
     with FakeRegistry(personality, auth=auth) as registry:
         transport = Transport(retry=retry, **({} if real_sleep else {"sleep": sleeps}))
-        with RegistryClient(
-            keychain=keychain, transport=transport, notice=notices.append
-        ) as client:
+        with RegistryClient(keychain=keychain, transport=transport) as client:
+            client.notice = notices.append
             yield Hosted(registry, client, notices, sleeps)
 
 
