@@ -160,8 +160,10 @@ def _say(message: str) -> None:
 
 
 def _tell(message: str) -> None:
-    """A result line on stdout (as `_say`, safe while progress bars are live)."""
-    print(message, flush=True)
+    """A result line on stdout (as `_say`, safe while progress bars are live). One write
+    per line: children report from several threads, and print's separate newline write
+    could interleave two lines."""
+    print(message + "\n", end="", flush=True)
 
 
 def _list_format(value: str) -> str:

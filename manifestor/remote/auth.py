@@ -258,6 +258,9 @@ class Authenticator:
         self._clock = clock
         self._refresh_token = _refresh_token_of(credential)
         self._renewed = False
+        # Set when a pull fell back to an anonymous token: a registry that refuses that
+        # token gets this error reported, not a permission problem.
+        self.rejected: CredentialsRejectedError | None = None
         self._fetch_lock = threading.Lock()
         self.realm = (
             self._checked_realm(challenge) if challenge and challenge.scheme == "bearer" else None
@@ -390,12 +393,16 @@ class Authenticator:
             payload = self._post_for_token(scopes) if self._refresh_token else None
             if payload is None:
                 payload = self._get_token(scopes)
-        except CredentialsRejectedError:
+        except CredentialsRejectedError as rejected:
             # Stale credentials must not break a public read (ECR Public); a write, or a
             # login check (no scopes), still reports them.
             if not scopes or any(s.actions - {"pull"} for s in scopes):
                 raise
-            payload = self._get_token(scopes, anonymous=True)
+            self.rejected = rejected
+            try:
+                payload = self._get_token(scopes, anonymous=True)
+            except AuthError:
+                raise rejected from None
         value = payload.get("token") or payload.get("access_token")
         if not isinstance(value, str) or not value:
             raise AuthError(f"token server {redact_url(self.realm or '')} returned no token")

@@ -203,6 +203,10 @@ class RegistryClient:
         response = send(authorization)
         # Re-authenticate only for the registry's own 401, never for a redirect target's.
         own_reply = authority(response.url) == authority(target)
+        if own_reply and response.status in (401, 403) and endpoint.auth.rejected is not None:
+            # Stale credentials fell back to an anonymous token, which was not enough.
+            response.close()
+            raise endpoint.auth.rejected
         if response.status == 401 and own_reply:
             challenges = parse_challenges(response.challenges)
             if endpoint.auth.adopt(challenges, lambda: self.keychain.resolve(repo.domain)):
