@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from fakereg import PERSONALITIES, AuthConfig, FakeImage, FakeRegistry, Personality
+from fakereg.images import Media
 
 from manifestor.local.keychain import Keychain
 from manifestor.model.reference import Reference, parse_reference
@@ -55,14 +56,20 @@ class Hosted:
         return parse_reference(f"{self.host}/{text}")
 
     def seed_sources(
-        self, repo: str = "src/app", platforms: Sequence[str] = ("linux/amd64", "linux/arm64/v8")
+        self,
+        repo: str = "src/app",
+        platforms: Sequence[str] = ("linux/amd64", "linux/arm64/v8"),
+        media: Media | None = None,
     ) -> list[FakeImage]:
-        """Per-arch images pushed by someone else, tagged `1.0-<arch>`."""
+        """Per-arch images pushed by someone else, tagged `1.0-<arch>`; OCI images on a
+        registry that refuses Docker types (Zot), else Docker ones."""
+        if media is None:
+            media = "oci" if self.registry.personality.docker_types_refused else "docker"
         images = []
         for platform in platforms:
             _, arch, *variant = platform.split("/")
             arch += variant[0] if arch == "arm" and variant else ""
-            images.append(self.registry.seed_image(repo, platform, tag=f"1.0-{arch}"))
+            images.append(self.registry.seed_image(repo, platform, tag=f"1.0-{arch}", media=media))
         return images
 
     def release(

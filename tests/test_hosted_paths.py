@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from fakereg import PERSONALITIES, AuthConfig
-from fakereg.images import DOCKER_LIST
+from fakereg.images import DOCKER_LIST, OCI_INDEX
 from hostedhelpers import PASSWORD, USER, bearer, hosted
 
 from manifestor.local.store import ManifestStore
@@ -37,7 +37,8 @@ def test_every_path_works_on_each_registry(name, tmp_path):
         assert not first.unchanged
         stored = reg.registry.get_manifest("team/app", "1.0")
         assert stored is not None and stored.digest == first.digest
-        assert stored.media_type == DOCKER_LIST
+        oci_only = reg.registry.personality.docker_types_refused
+        assert stored.media_type == (OCI_INDEX if oci_only else DOCKER_LIST)
         assert reg.list_children("team/app", "1.0") == [amd64.digest, arm64.digest]
         assert reg.tag_puts("team/app", "1.0") == 1
 

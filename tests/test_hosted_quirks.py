@@ -349,9 +349,9 @@ def test_row15_hub_pull_limit_is_not_retried_and_is_explained(tmp_path):
 
 
 def test_row15_hub_quota_near_its_end_is_told_once(tmp_path, monkeypatch):
-    import fakereg.api
+    import fakereg.manifests
 
-    monkeypatch.setattr(fakereg.api, "HUB_LIMIT", 12)
+    monkeypatch.setattr(fakereg.manifests, "HUB_LIMIT", 12)
     with hosted("hub", tmp_path) as reg:
         reg.seed_sources()
         reg.publish("team/app:1.0", SOURCES)
@@ -691,7 +691,7 @@ def test_row30_attestation_entries_are_dropped_by_default(tmp_path):
 def test_row35_zot_tag_type_lock_says_to_delete_the_tag(tmp_path):
     with hosted("zot", tmp_path) as reg:
         reg.seed_sources()
-        reg.registry.seed_image("team/app", "linux/amd64", tag="1.0")
+        reg.registry.seed_image("team/app", "linux/amd64", tag="1.0", media="oci")
         with pytest.raises(errors.ManifestInvalidError) as caught:
             reg.publish("team/app:1.0", SOURCES)
         message = str(caught.value)

@@ -182,8 +182,15 @@ def _put_list(
                 f"{first.name} refused a list of type {document.media_type}; "
                 f"pushing it as {other.media_type} instead"
             )
-        document = other
-        _put_settling(client, _list_destination(first, document), document, notify)
+        refused_type, document = document.media_type, other
+        try:
+            _put_settling(client, _list_destination(first, document), document, notify)
+        except ManifestInvalidError as again:
+            raise ManifestInvalidError(
+                f"{again}; as {refused_type} it was refused with: {_registry_words(refused)}",
+                status=again.status,
+                errors=again.errors,
+            ) from refused
     for destination in destinations[1:]:
         client.put_manifest(_list_destination(destination, document), document)
     return document
