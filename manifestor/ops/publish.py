@@ -284,8 +284,8 @@ def _with_type_lock_hint(
         return refused
     tag, media = next(iter(others.items()))
     return ManifestInvalidError(
-        f"{refused}; {tag} holds a {media}: if this registry cannot change the media type "
-        "of an existing tag, delete the tag first",
+        f"{refused}; {tag} now holds a manifest of type {media}: if this registry cannot "
+        "change the media type of an existing tag, delete the tag first",
         status=refused.status,
         errors=refused.errors,
     )
