@@ -316,6 +316,22 @@ def test_row13_harbor_401_on_mount_from_missing_project_falls_back_to_a_copy(tmp
         assert len(mounts) <= 2 * len(blobs)  # one re-authentication at most, no loop
 
 
+@pytest.mark.parametrize(
+    "status, code", [(400, "UNSUPPORTED"), (404, "BLOB_UNKNOWN"), (405, "UNSUPPORTED")]
+)
+def test_row12_mount_refused_in_any_words_falls_back_to_a_copy(status, code, tmp_path):
+    with hosted("distribution", tmp_path) as reg:
+        images = reg.seed_sources()
+        reg.registry.script(
+            lambda r: r.method == "POST" and r.arg("mount") is not None,
+            fail(status, code, "mount refused"),
+            times=None,
+        )
+        reg.publish("team/app:1.0", SOURCES)
+        blobs = [b.digest for i in images for b in (i.config, i.layer)]
+        assert all(reg.registry.blob_exists("team/app", d) for d in blobs)
+
+
 def test_row14_token_server_keeping_only_the_last_scope_still_pushes(tmp_path):
     quirks = with_quirks("gitlab", token_last_scope_only=True)
     with hosted(quirks, tmp_path, auth=bearer(), username=USER, password=PASSWORD) as reg:

@@ -198,7 +198,10 @@ class RegistryClient:
             # A URL the registry handed us (an upload Location) on another host: it gets
             # no credentials, like a redirect target.
             return send(None)
-        renew = lambda: endpoint.auth.renew(lambda: self.keychain.renew(repo.domain))  # noqa: E731
+
+        def renew() -> bool:
+            return endpoint.auth.renew(lambda: self.keychain.renew(repo.domain))
+
         authorization = _renewing(lambda: endpoint.auth.authorization(scopes), renew)
         response = send(authorization)
         # Re-authenticate only for the registry's own 401, never for a redirect target's.
@@ -444,7 +447,10 @@ class RegistryClient:
 
     def mount_blob(self, repo: Reference, digest: str, source: Reference) -> bool:
         """Cross-repository mount. True when mounted (201); False when the registry
-        refused (202: the upload session it opened instead is cancelled)."""
+        refused, whatever it answered (202: the upload session it opened instead is
+        cancelled; Harbor's 401 for an unknown `from` project; 404, 405...): a copy still
+        works. Only a rate limit or a missing target repository is raised: a copy would
+        meet them too."""
         query = urlencode({"mount": digest, "from": source.path})
         response = self._call(
             repo,
@@ -457,11 +463,13 @@ class RegistryClient:
         if response.status == 202:
             self._cancel_upload(repo, response)
             return False
-        if response.status in (401, 403):
-            return False  # some registries refuse the mount scope; a copy still works
-        raise self._error(
+        refused = self._error(
             response, f"cannot mount {digest} from {source.path} into {repo.name}", repo, push=True
         )
+        if isinstance(refused, TooManyRequestsError | RepositoryNotFoundError):
+            raise refused
+        log.debug("%s; copying the blob instead", refused)
+        return False
 
     def upload_blob(self, repo: Reference, digest: str, body: BodySource) -> None:
         """Monolithic upload (POST, then PUT with the whole body), verified by digest."""
