@@ -156,7 +156,7 @@ def _options(ctx: typer.Context) -> GlobalOptions:
 def _say(message: str) -> None:
     # print() looks sys.stderr up at call time, so while progress bars are live their
     # redirect puts the line above the bars instead of through them.
-    print(message, file=sys.stderr, flush=True)
+    print(message + "\n", end="", file=sys.stderr, flush=True)  # one write: see _tell
 
 
 def _tell(message: str) -> None:
