@@ -527,9 +527,11 @@ def _read_capped(raw: requests.Response, limit: int, truncate: bool, url: str) -
 def _retryable_reply(response: HttpResponse) -> bool:
     """A status worth another attempt; not a quota that refills in hours (Docker Hub's
     pull limit), but GHCR's 403 "secondary rate limit" is."""
-    if response.status in RETRY_STATUSES:
+    if response.status == 429:
         quota = read_rate_limit(response.headers)
         return quota is None or not quota.long_wait
+    if response.status in RETRY_STATUSES:
+        return True
     return is_secondary_rate_limit(response.status, response.body)
 
 
