@@ -54,6 +54,10 @@ class AuthError(ManifestorError):
     """Authentication failed: wrong credentials, no token, or an unsafe token realm."""
 
 
+class CredentialsRejectedError(AuthError):
+    """A token server refused the credentials (wrong, or expired during the run)."""
+
+
 class TransportError(ManifestorError):
     """The registry could not be reached (connection refused, reset, timeout)."""
 
@@ -128,6 +132,11 @@ class NotFoundError(RegistryError):
     """MANIFEST_UNKNOWN, BLOB_UNKNOWN, NAME_UNKNOWN or a plain 404."""
 
 
+class RepositoryNotFoundError(NotFoundError):
+    """NAME_UNKNOWN: the repository does not exist (ECR and Artifact Registry do not
+    create repositories on push)."""
+
+
 class UnauthorizedError(RegistryError):
     """401 after authenticating: credentials missing or rejected."""
 
@@ -150,6 +159,11 @@ class TooManyRequestsError(RegistryError):
 
 class UnavailableError(RegistryError):
     """408, 5xx: the registry kept failing through every retry."""
+
+
+class TagImmutableError(RegistryError):
+    """The registry refuses to overwrite an existing tag (immutable or locked tags:
+    ECR 400 TAG_INVALID, Harbor 412, Quay 409, Docker Hub 403, ACR 405). Never retried."""
 
 
 class StoreError(ManifestorError):

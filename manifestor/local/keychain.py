@@ -178,6 +178,16 @@ class Keychain:
             raise cached
         return cached
 
+    def renew(self, registry: str) -> Credential | None:
+        """`resolve` again, without the cache: the config file is re-read and the helper
+        runs again (a credential that expired during the run, such as ECR's 12-hour
+        password, may have been refreshed meanwhile)."""
+        with self._lock:
+            self._cache.pop(credential_key(registry), None)
+            self._config = None
+            self._containers_configs.clear()
+        return self.resolve(registry)
+
     def _resolve_uncached(self, key: str) -> _Found:
         from_env = _lookup(self._load_env_auths(), key)
         if from_env is not None:

@@ -4,19 +4,27 @@ Children already in the target repository are checked by HEAD (a missing one is 
 before anything is written). Other children are brought in first: each blob is checked
 by HEAD, then mounted across repositories on the same registry, else streamed across
 (from another registry or from disk, constant memory), and the child manifest is PUT by
-digest. The list is PUT last — under its tag and any extra tags — so a failure never
-leaves a tag pointing at absent children."""
+digest, subjects before the manifests that refer to them. The list is PUT last — under
+its tag and any extra tags — so a failure never leaves a tag pointing at absent children.
+
+Hosted registries answer a list PUT in their own ways: a refusal of the list type gets
+the other type once, but a refusal about missing children never does; a child that a
+geo-replicated registry does not see yet (ACR) gets a short, bounded wait."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from manifestor.errors import (
+    InvalidReferenceError,
     ManifestBlobUnknownError,
     ManifestInvalidError,
     MissingChildError,
     ReadBackError,
+    RegistryError,
     TagMovedError,
 )
 from manifestor.model.body import BodySource
@@ -28,10 +36,12 @@ from manifestor.model.entries import (
     docker_list_can_hold,
     list_document,
 )
-from manifestor.model.oci import DOCKER_LIST, OCI_INDEX, Descriptor, Manifest
+from manifestor.model.oci import DOCKER_LIST, MANIFEST_MEDIA_TYPES, OCI_INDEX, Descriptor, Manifest
 from manifestor.model.reference import Reference
 from manifestor.ops.events import Notify, Progress
-from manifestor.remote.client import ManifestInfo, RegistryClient
+from manifestor.remote.client import ManifestInfo, PutReceipt, RegistryClient
+
+_DIGEST_IN_TEXT = re.compile(r"sha256:[a-f0-9]{64}")
 
 
 class _Any:
@@ -39,6 +49,19 @@ class _Any:
 
 
 ANY = _Any()
+
+# Waits before re-trying a list PUT that a registry answered MANIFEST_BLOB_UNKNOWN although
+# every child was confirmed present in this run (ACR geo-replication catching up).
+CHILD_SETTLE_DELAYS = (0.5, 1.0, 2.0)
+# Words of a MANIFEST_INVALID that is about the list's media type, not its children.
+_TYPE_WORDS = (
+    "is not one of",
+    "schema version not supported",
+    "manifest media type",
+    "mediatype",
+    "media type not",
+    *MANIFEST_MEDIA_TYPES,
+)
 
 
 @dataclass(frozen=True)
@@ -84,6 +107,7 @@ def push_list(
     `notify` hears of each child brought in, `warn` of a list-type fallback.
     `before_write` runs once it is known that something will be written, before the
     first write: a last check that costs requests an unchanged re-run need not make."""
+    check_target_name(target)
     check_entries(entries)
     descriptors = [e.descriptor for e in entries]
     document = list_document(descriptors, list_format, annotations)
@@ -113,15 +137,18 @@ def push_list(
         before_write()
     _check_present(client, target, [e for e in entries if _in_target(e, target) and not e.fetched])
     brought = _unique([e for e in entries if not _in_target(e, target)])
-    copied = client.jobs.map(lambda e: _bring_child(client, target, e, notify, progress), brought)
+    copied = _bring_children(client, target, brought, notify, progress)
     if not isinstance(expect_current, _Any):
         _check_expected(destinations[0], client.head_manifest(destinations[0]), expect_current)
+    held_types = {str(d): i.media_type for d, i in zip(destinations, current, strict=True) if i}
     try:
         document, confirmed = _put_list(
             client, stale, document, descriptors, list_format, annotations, warn
         )
-    except ManifestBlobUnknownError as refused:
-        raise _name_missing_children(refused, entries) from None
+    except ManifestInvalidError as refused:
+        raise _with_type_lock_hint(refused, held_types, document) from refused
+    except MissingChildError as missing:
+        raise _name_missing_children(missing, entries) from None
     if not confirmed:
         # The registry's reply did not name what it stored: read the tag back.
         _read_back(client, _list_destination(stale[0], document), document)
@@ -169,26 +196,143 @@ def _put_list(
     annotations: Mapping[str, str] | None,
     notify: Notify | None,
 ) -> tuple[Manifest, bool]:
-    """PUT the list to each destination. With --format auto, a registry that refuses
-    this list type (MANIFEST_INVALID) gets the other type once, when nothing is lost.
-    Returns the list written, and whether the registry confirmed its digest for the
-    first destination (Docker-Content-Digest in the reply proves what it stored)."""
+    """PUT the list to each destination. Every child was confirmed present in the target
+    repository before this. With --format auto, a registry that refuses this list type
+    (MANIFEST_INVALID or 415 about the type, not about children) gets the other type
+    once, when nothing is lost. Returns the list written, and whether the registry
+    confirmed its digest for the first destination (Docker-Content-Digest in its reply
+    proves what it stored)."""
+    first = destinations[0]
     try:
-        receipt = client.put_manifest(destinations[0], document)
-    except ManifestInvalidError:
+        receipt = _put_settling(client, first, document, notify)
+    except ManifestInvalidError as refused:
         other = _lossless_alternative(document, descriptors, list_format, annotations)
-        if other is None:
+        if other is None or not _about_list_type(client, first, document, refused):
             raise
         if notify:
             notify(
-                f"{destinations[0].name} refused a list of type {document.media_type}; "
+                f"{first.name} refused a list of type {document.media_type}; "
                 f"pushing it as {other.media_type} instead"
             )
-        document = other
-        receipt = client.put_manifest(_list_destination(destinations[0], document), document)
+        refused_type, document = document.media_type, other
+        try:
+            receipt = _put_settling(
+                client, _list_destination(first, document), document, notify
+            )
+        except ManifestInvalidError as again:
+            raise ManifestInvalidError(
+                f"{again}; as {refused_type} it was refused with: {_registry_words(refused)}",
+                status=again.status,
+                errors=again.errors,
+            ) from refused
     for destination in destinations[1:]:
         client.put_manifest(_list_destination(destination, document), document)
     return document, receipt.confirmed
+
+
+def _put_settling(
+    client: RegistryClient, destination: Reference, document: Manifest, notify: Notify | None
+) -> PutReceipt:
+    """PUT a list whose children were all confirmed present in this run. A registry that
+    still answers MANIFEST_BLOB_UNKNOWN naming only those children (a geo-replicated ACR
+    whose replicas have not caught up) is asked again a few times; anything else is a
+    child that really is missing, and is never retried."""
+    children = {d.digest for d in document.children}
+    for delay in (*CHILD_SETTLE_DELAYS, None):
+        try:
+            return client.put_manifest(destination, document)
+        except ManifestBlobUnknownError as refused:
+            named = _named_digests(refused)
+            settling = named <= children
+            if delay is None or not settling:
+                missing = named or children
+                raise _missing_children(destination, missing, refused, settling) from refused
+            if notify:
+                notify(
+                    f"{destination.name} does not see child manifest(s) pushed moments ago "
+                    f"yet; trying the list again in {delay:g} s"
+                )
+            time.sleep(delay)
+    raise AssertionError("unreachable: the last delay is None")  # pragma: no cover
+
+
+def _about_list_type(
+    client: RegistryClient, destination: Reference, document: Manifest, refused: RegistryError
+) -> bool:
+    """True when a refusal is about the list's media type. Quay reports children missing
+    from the repository as MANIFEST_INVALID too: such a refusal raises MissingChildError,
+    since the other list type would be refused for the same reason."""
+    children = {d.digest for d in document.children}
+    named = _named_digests(refused) & children
+    if named:
+        raise _missing_children(destination, named, refused, False) from refused
+    text = _registry_words(refused).lower()
+    if refused.status == 415 or any(word in text for word in _TYPE_WORDS):
+        return True
+    # The words say neither: look, with HEADs (free even on Docker Hub).
+    missing = {d for d in children if client.head_manifest(destination.at_digest(d)) is None}
+    if missing:
+        raise _missing_children(destination, missing, refused, False) from refused
+    return True
+
+
+def _missing_children(
+    destination: Reference, digests: Iterable[str], refused: RegistryError, settled: bool
+) -> MissingChildError:
+    names = ", ".join(sorted(digests))
+    message = (
+        f"child manifest {names} not present in target repository {destination.name}: "
+        f"the registry refused the list ({_registry_words(refused)})"
+    )
+    if settled:
+        message += (
+            "; this run confirmed the children present and waited for the registry to see "
+            "them: a geo-replicated registry (ACR) may still be replicating, so retry later "
+            "or push through one replica's endpoint (<registry>.<region>.geo.azurecr.io)"
+        )
+    return MissingChildError(message)
+
+
+def _named_digests(error: RegistryError) -> set[str]:
+    """The digests a registry's error names (in its messages and details)."""
+    text = _registry_words(error) + " " + " ".join(str(e.detail) for e in error.errors)
+    return set(_DIGEST_IN_TEXT.findall(text))
+
+
+def _registry_words(error: RegistryError) -> str:
+    said = "; ".join(
+        e.message + (f" ({e.detail})" if isinstance(e.detail, str) else "")
+        for e in error.errors
+        if e.message or e.detail
+    )
+    return said or str(error)
+
+
+def _with_type_lock_hint(
+    refused: ManifestInvalidError, held: Mapping[str, str], document: Manifest
+) -> ManifestInvalidError:
+    """A tag that holds another media type may be what the registry refuses (Zot before
+    2025-03 cannot change a tag's media type): say so, with the way out."""
+    others = {tag: media for tag, media in held.items() if media != document.media_type}
+    if not others:
+        return refused
+    tag, media = next(iter(others.items()))
+    return ManifestInvalidError(
+        f"{refused}; {tag} now holds a manifest of type {media}: if this registry cannot "
+        "change the media type of an existing tag, delete the tag first",
+        status=refused.status,
+        errors=refused.errors,
+    )
+
+
+def check_target_name(target: Reference) -> None:
+    """Names a registry is known to refuse, refused before any request: Docker Hub
+    repositories are exactly NAMESPACE/NAME."""
+    if target.is_docker_hub and target.path.count("/") != 1:
+        raise InvalidReferenceError(
+            f"{target.name}: Docker Hub repositories are NAMESPACE/NAME (two path "
+            f"components), not {target.path.count('/') + 1}"
+        )
 
 
 def _lossless_alternative(
@@ -209,20 +353,15 @@ def _lossless_alternative(
 
 
 def _name_missing_children(
-    refused: ManifestBlobUnknownError, entries: Sequence[ListEntry]
-) -> ManifestBlobUnknownError:
-    """The registry named a child it lacks by digest; say which entry that is (a child
-    read by `create` that has been deleted from the repository since, say)."""
-    named = [e for e in entries if e.manifest.digest in str(refused)]
+    missing: MissingChildError, entries: Sequence[ListEntry]
+) -> MissingChildError:
+    """Say which entry each missing child is (a child `create` read that has been deleted
+    from the repository since, say): the registry names children by digest only."""
+    named = [e for e in entries if e.manifest.digest in str(missing)]
     if not named:
-        return refused
-    which = ", ".join(f"{e.manifest.digest} ({e.label})" for e in named)
-    return ManifestBlobUnknownError(
-        f"{refused}; missing from the target repository: {which}; nothing was published "
-        "under the tag",
-        status=refused.status,
-        errors=refused.errors,
-    )
+        return missing
+    which = ", ".join(f"{e.manifest.digest} is {e.label}" for e in named)
+    return MissingChildError(f"{missing} ({which}); nothing was published under the tag")
 
 
 def _read_back(client: RegistryClient, tag: Reference, document: Manifest) -> None:
@@ -298,6 +437,35 @@ def _check_present(client: RegistryClient, target: Reference, entries: Sequence[
             f"{len(missing)} child manifest(s) missing from {target.name}: {names}; "
             "push the per-arch image(s) first"
         )
+
+
+def _bring_children(
+    client: RegistryClient,
+    target: Reference,
+    brought: Sequence[ListEntry],
+    notify: Notify | None,
+    progress: Progress | None,
+) -> list[PushedChild]:
+    """Bring children in, concurrently, but a manifest's `subject` (an attestation's
+    image) before the manifest itself: GitLab refuses a subject it does not hold yet."""
+    pending = list(brought)
+    done: dict[str, PushedChild] = {}
+    while pending:
+        waiting = {e.manifest.digest for e in pending}
+        ready = [e for e in pending if _subject_of(e.manifest) not in waiting]
+        ready = ready or pending  # a subject cycle cannot be ordered; push as given
+        pushed = client.jobs.map(
+            lambda e: _bring_child(client, target, e, notify, progress), ready
+        )
+        done.update((child.digest, child) for child in pushed)
+        pending = [e for e in pending if e.manifest.digest not in done]
+    return [done[e.manifest.digest] for e in brought]
+
+
+def _subject_of(manifest: Manifest) -> str | None:
+    subject = manifest.body.get("subject")
+    digest = subject.get("digest") if isinstance(subject, dict) else None
+    return digest if isinstance(digest, str) else None
 
 
 def _bring_child(

@@ -26,7 +26,13 @@ from manifestor.model.reference import Reference
 from manifestor.model.spec import Release, SourceSpec
 from manifestor.ops.assemble import resolve_source
 from manifestor.ops.events import Notify, Progress, unchanged_note
-from manifestor.ops.publish import PushResult, equivalent_digests, plan_steps, push_list
+from manifestor.ops.publish import (
+    PushResult,
+    check_target_name,
+    equivalent_digests,
+    plan_steps,
+    push_list,
+)
 from manifestor.ops.upsert import merged_with_current, upsert_list
 from manifestor.remote.client import ManifestInfo, RegistryClient
 
@@ -76,6 +82,7 @@ def plan_release(
 ) -> ReleasePlan:
     """Resolve and check everything a push would, writing nothing. With upsert, the
     plan is the merge with the list the tag holds now, as the real run would write it."""
+    check_target_name(release.target)
     entries = gather_entries(client, release, options, notify)
     check_entries(entries)
     annotations: Mapping[str, str] = release.annotations
@@ -108,6 +115,7 @@ def prepare_release(
     """Everything up to the first write: the tags' current state, the sources resolved,
     the entries checked (platforms, duplicates, list type). Preparing every release of a
     spec before writing any means one bad release stops them all."""
+    check_target_name(release.target)
     tags = _tags(release)
     current = None
     if not options.upsert:

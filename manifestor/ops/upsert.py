@@ -20,7 +20,7 @@ from manifestor.model.platform import platforms_match
 from manifestor.model.reference import Reference
 from manifestor.ops.assemble import fetch_children
 from manifestor.ops.events import Notify, Progress
-from manifestor.ops.publish import PushResult, push_list
+from manifestor.ops.publish import PushResult, check_target_name, push_list
 from manifestor.remote.client import ManifestInfo, RegistryClient
 
 
@@ -74,6 +74,7 @@ def upsert_list(
 ) -> PushResult:
     """Merge `fresh` into the list at `target` and push, retrying when raced. The
     list's index annotations are kept; `annotations` add to or override them."""
+    check_target_name(target)
     policy = policy or UpsertPolicy()
     for attempt in range(1, policy.attempts + 1):
         info, merged, merged_annotations = _merge_with_current(

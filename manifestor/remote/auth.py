@@ -5,7 +5,10 @@ Bearer (preferred): fetch a token from the realm for the scopes a request needs 
 with Basic credentials, or an OAuth2 POST when we hold an identity (refresh) token,
 falling back to GET when the POST is refused — and cache it per scope set until it
 expires. Basic: send the credentials to the registry host itself. A 401 naming
-`insufficient_scope` earns exactly one fresh token with the added scope."""
+`insufficient_scope` earns exactly one fresh token with the added scope. A credential
+that stops working during a run (ECR's 12-hour passwords, a refresh token) is read
+again once (`renew`); stale credentials on a pull-only request fall back to an
+anonymous token, so a public read still works."""
 
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit
 
-from manifestor.errors import AuthError, MalformedResponseError
+from manifestor.errors import AuthError, CredentialsRejectedError, MalformedResponseError
 from manifestor.local.keychain import Credential
 from manifestor.model.body import BodySource
 from manifestor.model.reference import is_loopback_host
@@ -33,6 +36,8 @@ MIN_TOKEN_LIFETIME = 60.0
 TOKEN_EXPIRY_MARGIN = 5.0
 TOKEN_TIMEOUT = (10.0, 15.0)
 CLIENT_ID = "manifestor"
+# ACR's `docker login` user for an AAD refresh token given as the password.
+REFRESH_TOKEN_USERNAME = "00000000-0000-0000-0000-000000000000"
 _ACTION_ORDER = {"pull": 0, "push": 1, "delete": 2}
 
 
@@ -202,6 +207,10 @@ class TokenCache:
         with self._lock:
             self._tokens.setdefault(key, []).append(token)
 
+    def tokens(self, key: tuple[str, str, str]) -> list[Token]:
+        with self._lock:
+            return list(self._tokens.get(key, []))
+
     def discard(self, key: tuple[str, str, str], value: str) -> None:
         with self._lock:
             self._tokens[key] = [t for t in self._tokens.get(key, []) if t.value != value]
@@ -250,7 +259,11 @@ class Authenticator:
         self._credential = credential
         self._cache = cache
         self._clock = clock
-        self._refresh_token = credential.identity_token if credential else None
+        self._refresh_token = _refresh_token_of(credential)
+        self._renewed = False
+        # Set when a pull fell back to an anonymous token: a registry that refuses that
+        # token gets this error reported, not a permission problem.
+        self.rejected: CredentialsRejectedError | None = None
         self._fetch_lock = threading.Lock()
         self.realm = (
             self._checked_realm(challenge) if challenge and challenge.scheme == "bearer" else None
@@ -275,7 +288,7 @@ class Authenticator:
             realm = self._checked_realm(picked) if picked.scheme == "bearer" else None
             found = credential()
             self._credential = found
-            self._refresh_token = found.identity_token if found else None
+            self._refresh_token = _refresh_token_of(found)
             self.realm = realm
             self._challenge = picked
             return True
@@ -300,6 +313,23 @@ class Authenticator:
                     token = self._fetch_token(needed)
                     self._cache.add(self._cache_key(), token)
         return f"Bearer {token.value}"
+
+    def renew(self, credential: Callable[[], Credential | None]) -> bool:
+        """Once per run, after the credential stopped working: read it again (a credential
+        helper runs again) and drop the tokens it earned. True when it changed, so trying
+        again can help."""
+        with self._fetch_lock:
+            if self._renewed or self._challenge is None:
+                return False
+            self._renewed = True
+            key = self._cache_key()
+            fresh = credential()
+            changed = fresh != self._credential
+            for token in self._cache.tokens(key):
+                self._cache.discard(key, token.value)
+            self._credential = fresh
+            self._refresh_token = _refresh_token_of(fresh)
+            return changed
 
     def reauthorize(
         self, scopes: Iterable[Scope], failed: str | None, challenges: Iterable[Challenge]
@@ -366,12 +396,20 @@ class Authenticator:
 
     def _fetch_token(self, scopes: frozenset[Scope]) -> Token:
         now = self._clock()
-        if self._refresh_token:
-            payload = self._post_for_token(scopes)
+        try:
+            payload = self._post_for_token(scopes) if self._refresh_token else None
             if payload is None:
                 payload = self._get_token(scopes)
-        else:
-            payload = self._get_token(scopes)
+        except CredentialsRejectedError as rejected:
+            # Stale credentials must not break a public read (ECR Public); a write, or a
+            # login check (no scopes), still reports them.
+            if not scopes or any(s.actions - {"pull"} for s in scopes):
+                raise
+            self.rejected = rejected
+            try:
+                payload = self._get_token(scopes, anonymous=True)
+            except AuthError:
+                raise rejected from None
         value = payload.get("token") or payload.get("access_token")
         if not isinstance(value, str) or not value:
             raise AuthError(f"token server {redact_url(self.realm or '')} returned no token")
@@ -384,9 +422,9 @@ class Authenticator:
         service = self._challenge.params.get("service") if self._challenge else None
         return {"service": service} if service else {}
 
-    def _get_token(self, scopes: frozenset[Scope]) -> dict[str, object]:
+    def _get_token(self, scopes: frozenset[Scope], anonymous: bool = False) -> dict[str, object]:
         assert self.realm is not None
-        cred = self._credential
+        cred = None if anonymous else self._credential
         params: list[tuple[str, str]] = list(self._service_params().items())
         params += [("scope", str(s)) for s in sorted(scopes)]
         authorization = None
@@ -432,7 +470,7 @@ class Authenticator:
         realm = redact_url(self.realm or "")
         if status in (401, 403):
             if with_credentials:
-                raise AuthError(
+                raise CredentialsRejectedError(
                     f"token server {realm} rejected the credentials for "
                     f"{urlsplit(self._registry_url).netloc} (HTTP {status}); check the "
                     "username and password"
@@ -449,6 +487,17 @@ class Authenticator:
         if not isinstance(payload, dict):
             raise AuthError(f"token server {realm} returned a body that is not a JSON object")
         return payload
+
+
+def _refresh_token_of(credential: Credential | None) -> str | None:
+    """An identity token, or a password given with ACR's refresh-token user name."""
+    if credential is None:
+        return None
+    if credential.identity_token:
+        return credential.identity_token
+    if credential.username == REFRESH_TOKEN_USERNAME and credential.password:
+        return credential.password
+    return None
 
 
 def _basic(username: str, password: str) -> str:

@@ -3,7 +3,9 @@
 One RegistryClient serves a whole invocation: it pings each registry once, keeps its
 challenge and tokens, and reuses connections. It is safe to share between the threads
 of a small pool. Every registry error becomes a typed exception carrying the
-registry's own error codes."""
+registry's own error codes, in the words each hosted registry uses (Artifactory's
+`status` bodies, Docker Hub's plain-text 429, immutable tags, missing repositories).
+Rate-limit headers are watched and a limit that is near is reported once per host."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from urllib.parse import urlencode, urlsplit
 from manifestor.errors import (
     CancelledError,
     CredentialsError,
+    CredentialsRejectedError,
     DeadlineError,
     DeniedError,
     DigestMismatchError,
@@ -30,6 +33,8 @@ from manifestor.errors import (
     NotFoundError,
     RegistryError,
     RegistryErrorDetail,
+    RepositoryNotFoundError,
+    TagImmutableError,
     TooManyRequestsError,
     TransportError,
     UnauthorizedError,
@@ -59,6 +64,7 @@ from manifestor.remote.auth import (
     repository_scope,
 )
 from manifestor.remote.jobs import Jobs
+from manifestor.remote.ratelimit import RateLimit, is_secondary_rate_limit, read_rate_limit
 from manifestor.remote.transport import (
     RETRY_STATUSES,
     Deadline,
@@ -67,10 +73,13 @@ from manifestor.remote.transport import (
     Transport,
     authority,
     join_url,
+    parse_retry_after,
     redact_url,
 )
 
 log = logging.getLogger("manifestor.http")
+# Rate limits near or hit are warnings a user sees (on stderr, by logging's last resort).
+_notices = logging.getLogger("manifestor")
 
 ACCEPT_MANIFESTS = ", ".join(MANIFEST_MEDIA_TYPES)
 _DIGEST_HEADER = re.compile(r"sha256:[a-f0-9]{64}")
@@ -113,6 +122,19 @@ class _Endpoint:
     auth: Authenticator
 
 
+@dataclass(frozen=True)
+class _Caller:
+    """Who asked for what, so an error reply can be told in the user's terms."""
+
+    registry: str
+    repo: str
+    user: str | None = None
+    # A token server accepted the user's credentials: a later 401 is about permissions.
+    token_auth: bool = False
+    push: bool = False
+    tag: str | None = None  # set when writing a tag
+
+
 class RegistryClient:
     """Talks to any number of registries for one invocation."""
 
@@ -127,6 +149,7 @@ class RegistryClient:
         jobs: Jobs | None = None,
         cache: ContentCache | None = None,
         deadline: Deadline | None = None,
+        notice: Callable[[str], None] | None = None,
     ) -> None:
         self.transport = transport or Transport(
             insecure=insecure, certs_dir=certs_dir, retry=retry, deadline=deadline
@@ -135,6 +158,9 @@ class RegistryClient:
         self.jobs = jobs or Jobs()
         # Manifests and configs by digest, so a re-run need not download them again.
         self.cache = cache
+        # Rate limits near or hit are told here (default: a warning on stderr).
+        self.notice = notice or _notices.warning
+        self._quota_noted: dict[str, str] = {}
         self.keychain = keychain or Keychain()
         self._tokens = TokenCache()
         self._endpoints: dict[str, _Endpoint] = {}
@@ -178,7 +204,9 @@ class RegistryClient:
             base = self.transport.base_url(host)
             assert base is not None
             if response.status in RETRY_STATUSES:
-                raise _registry_error(response, f"registry {host} is not answering")
+                raise _registry_error(
+                    response, f"registry {host} is not answering", _Caller(host, "")
+                )
             if response.status not in (200, 401):
                 raise TransportError(
                     f"{host} does not look like a registry: GET /v2/ answered {response.describe()}"
@@ -235,19 +263,48 @@ class RegistryClient:
             # A URL the registry handed us (an upload Location) on another host: it gets
             # no credentials, like a redirect target.
             return send(None)
-        authorization = endpoint.auth.authorization(scopes)
+
+        def renew() -> bool:
+            return endpoint.auth.renew(lambda: self.keychain.renew(repo.domain))
+
+        authorization = _renewing(lambda: endpoint.auth.authorization(scopes), renew)
         response = send(authorization)
         # Re-authenticate only for the registry's own 401, never for a redirect target's.
-        if response.status == 401 and authority(response.url) == authority(target):
+        own_reply = authority(response.url) == authority(target)
+        if own_reply and response.status in (401, 403) and endpoint.auth.rejected is not None:
+            # Stale credentials fell back to an anonymous token, which was not enough.
+            response.close()
+            raise endpoint.auth.rejected
+        if response.status == 401 and own_reply:
             challenges = parse_challenges(response.challenges)
             if endpoint.auth.adopt(challenges, lambda: self.keychain.resolve(repo.domain)):
-                retry_auth = endpoint.auth.authorization(scopes)
+                retry_auth = _renewing(lambda: endpoint.auth.authorization(scopes), renew)
             else:
-                retry_auth = endpoint.auth.reauthorize(scopes, authorization, challenges)
+                retry_auth = _renewing(
+                    lambda: endpoint.auth.reauthorize(scopes, authorization, challenges), renew
+                )
             if retry_auth is not None:
+                authorization = retry_auth
                 response.close()
                 response = send(retry_auth)
+        if own_reply and _credential_stale(response, endpoint.auth.scheme) and renew():
+            # A password that expired during the run (ECR's last 12 hours): read it again.
+            response.close()
+            response = send(_renewing(lambda: endpoint.auth.authorization(scopes), lambda: False))
+        self._watch_quota(repo.domain, response)
         return response
+
+    def _watch_quota(self, domain: str, response: HttpResponse) -> None:
+        """Tell once per host when a rate limit is near, and once when it is hit."""
+        quota = read_rate_limit(response.headers)
+        if quota is None or not quota.near:
+            return
+        level = "hit" if quota.exhausted else "near"
+        with self._lock:
+            if self._quota_noted.get(domain) in (level, "hit"):
+                return
+            self._quota_noted[domain] = level
+        self.notice(f"{domain}: rate limit {level}: {quota.describe()}")
 
     def check_credentials(self, domain: str) -> str:
         """Prove the keychain's credentials for `domain` are accepted, the way `docker
@@ -306,7 +363,7 @@ class RegistryClient:
             except NotFoundError:
                 return None
             return ManifestInfo(manifest.digest, manifest.media_type, manifest.size)
-        raise _registry_error(response, f"cannot look up {ref}", self._who(ref))
+        raise self._error(response, f"cannot look up {ref}", ref)
 
     def get_manifest(self, ref: Reference) -> Manifest:
         """Fetch a manifest or list, verified against the reference's digest (if any)
@@ -324,7 +381,7 @@ class RegistryClient:
             truncate=False,
         )
         if response.status != 200:
-            raise _registry_error(response, f"cannot fetch manifest {ref}", self._who(ref))
+            raise self._error(response, f"cannot fetch manifest {ref}", ref)
         what = f"manifest {ref}"
         manifest = parse_manifest(response.body, response.headers.get("Content-Type"), what)
         if ref.digest:
@@ -368,7 +425,13 @@ class RegistryClient:
             retry=True,
         )
         if response.status not in (200, 201, 202):
-            raise _registry_error(response, f"cannot push manifest {ref}", self._who(ref))
+            raise self._error(
+                response,
+                f"cannot push manifest {ref}",
+                ref,
+                push=True,
+                writes_tag=ref.digest is None and ref.tag is not None,
+            )
         announced = (response.headers.get("Docker-Content-Digest") or "").strip()
         if _DIGEST_HEADER.fullmatch(announced) and announced != manifest.digest:
             raise DigestMismatchError(
@@ -388,7 +451,7 @@ class RegistryClient:
             [repository_scope(ref.path, "delete")],
         )
         if response.status not in (200, 202, 404):
-            raise _registry_error(response, f"cannot delete {ref}", self._who(ref))
+            raise self._error(response, f"cannot delete {ref}", ref, push=True)
 
     def list_tags(self, repo: Reference) -> list[str]:
         tags: list[str] = []
@@ -405,7 +468,7 @@ class RegistryClient:
                 truncate=False,
             )
             if response.status != 200:
-                raise _registry_error(response, f"cannot list tags of {repo.name}", self._who(repo))
+                raise self._error(response, f"cannot list tags of {repo.name}", repo)
             payload = load_json(response.body, f"tag list of {repo.name}", MalformedResponseError)
             page = payload.get("tags") if isinstance(payload, dict) else None
             if page is not None and (
@@ -434,26 +497,15 @@ class RegistryClient:
             return True
         if response.status == 404:
             return False
-        raise _registry_error(
-            response, f"cannot check blob {digest} in {repo.name}", self._who(repo)
-        )
+        raise self._error(response, f"cannot check blob {digest} in {repo.name}", repo)
 
     def get_blob(self, repo: Reference, digest: str, limit: int = MAX_CONFIG_BYTES) -> bytes:
         """A small blob (an image config) in memory, verified against its digest."""
         if self.cache is not None and (cached := self.cache.get(digest)) is not None:
             return cached
-        response = self._call(
-            repo,
-            "GET",
-            self._repo_path(repo, "blobs", digest),
-            [repository_scope(repo.path, "pull")],
-            read_limit=limit,
-            truncate=False,
-        )
+        response = self._get_blob(repo, digest, read_limit=limit, truncate=False)
         if response.status != 200:
-            raise _registry_error(
-                response, f"cannot fetch blob {digest} from {repo.name}", self._who(repo)
-            )
+            raise self._error(response, f"cannot fetch blob {digest} from {repo.name}", repo)
         verify_digest(response.body, digest, f"blob {digest} of {repo.name}")
         if self.cache is not None:
             self.cache.put(digest, response.body)
@@ -463,18 +515,9 @@ class RegistryClient:
         """Stream a blob of any size, counted and hashed as it comes: it stops at the first
         byte past `size`, and before its last chunk when the content is short or does not
         hash to `digest`, blaming the source."""
-        response = self._call(
-            repo,
-            "GET",
-            self._repo_path(repo, "blobs", digest),
-            [repository_scope(repo.path, "pull")],
-            stream=True,
-            expected_bytes=size,
-        )
+        response = self._get_blob(repo, digest, stream=True, expected_bytes=size)
         if response.status != 200:
-            raise _registry_error(
-                response, f"cannot fetch blob {digest} from {repo.name}", self._who(repo)
-            )
+            raise self._error(response, f"cannot fetch blob {digest} from {repo.name}", repo)
         return _closing(
             response,
             verified_chunks(
@@ -485,10 +528,41 @@ class RegistryClient:
             ),
         )
 
+    def _get_blob(
+        self,
+        repo: Reference,
+        digest: str,
+        *,
+        stream: bool = False,
+        read_limit: int = 1024 * 1024,
+        truncate: bool = True,
+        expected_bytes: int | None = None,
+    ) -> HttpResponse:
+        """GET a blob. Registries redirect to presigned storage URLs (ECR to S3, ACR, GHCR,
+        Quay), which get no Authorization; one that expired (403) is asked for again."""
+        for _ in range(2):
+            response = self._call(
+                repo,
+                "GET",
+                self._repo_path(repo, "blobs", digest),
+                [repository_scope(repo.path, "pull")],
+                stream=stream,
+                read_limit=read_limit,
+                truncate=truncate,
+                expected_bytes=expected_bytes,
+            )
+            registry = self._endpoint(repo.domain).base_url
+            if response.status != 403 or authority(response.url) == authority(registry):
+                break
+            response.close()
+        return response
+
     def mount_blob(self, repo: Reference, digest: str, source: Reference) -> bool:
         """Cross-repository mount. True when mounted (201); False when the registry
-        refused (202: the upload session it opened instead is cancelled) or failed, so the
-        caller copies the blob instead. A lost reply is answered by a HEAD of the blob."""
+        refused, whatever it answered (202: the upload session it opened instead is
+        cancelled; Harbor's 401 for an unknown `from` project; 404, 405...): a copy still
+        works. Only a rate limit or a missing target repository is raised: a copy would
+        meet them too. A lost reply is answered by a HEAD of the blob."""
         query = urlencode({"mount": digest, "from": source.path})
         try:
             response = self._call(
@@ -510,13 +584,17 @@ class RegistryClient:
         if response.status == 202:
             self._cancel_upload(repo, response)
             return False
-        if response.status in (401, 403) or response.status in RETRY_STATUSES:
-            # Some registries refuse the mount scope; a failing mount may still have
-            # happened. Either way the copy (an upload unit, with its own retries) follows.
-            return response.status not in (401, 403) and self.blob_exists(repo, digest)
-        raise _registry_error(
-            response, f"cannot mount {digest} from {source.path} into {repo.name}", self._who(repo)
+        if response.status in RETRY_STATUSES and response.status != 429:
+            # A failing mount may still have happened; else the copy (an upload unit,
+            # with its own retries) follows.
+            return self.blob_exists(repo, digest)
+        refused = self._error(
+            response, f"cannot mount {digest} from {source.path} into {repo.name}", repo, push=True
         )
+        if isinstance(refused, TooManyRequestsError | RepositoryNotFoundError):
+            raise refused
+        log.debug("%s; copying the blob instead", refused)
+        return False
 
     def upload_blob(self, repo: Reference, digest: str, body: BodySource) -> None:
         """Upload a blob, verified by digest: a small one whole (POST, then PUT with the
@@ -567,11 +645,11 @@ class RegistryClient:
             raise _UploadFailed(exc) from None
         if start.status in RETRY_STATUSES:
             raise _UploadFailed(
-                _registry_error(start, f"cannot start upload of {digest} to {repo.name}")
+                self._error(start, f"cannot start upload of {digest} to {repo.name}", repo)
             )
         if start.status != 202 or not start.headers.get("Location"):
-            raise _registry_error(
-                start, f"cannot start upload of {digest} to {repo.name}", self._who(repo)
+            raise self._error(
+                start, f"cannot start upload of {digest} to {repo.name}", repo, push=True
             )
         location = join_url(
             start.url, start.headers["Location"], f"upload Location from {repo.domain}"
@@ -600,9 +678,7 @@ class RegistryClient:
             raise
         if done.status in (201, 204):
             return
-        error = _registry_error(
-            done, f"cannot upload blob {digest} to {repo.name}", self._who(repo)
-        )
+        error = self._error(done, f"cannot upload blob {digest} to {repo.name}", repo, push=True)
         self._cancel(repo, location)
         # BLOB_UPLOAD_UNKNOWN: the session is gone, perhaps because an earlier PUT of it
         # committed. Like a 5xx, only a HEAD can tell.
@@ -654,7 +730,7 @@ class RegistryClient:
             self._cancel(repo, location)
             if stopped:
                 raise stopped[0]
-            raise _registry_error(sent, f"cannot upload a blob to {repo.name}", self._who(repo))
+            raise self._error(sent, f"cannot upload a blob to {repo.name}", repo, push=True)
         location = join_url(
             sent.url, sent.headers["Location"], f"upload Location from {repo.domain}"
         )
@@ -704,6 +780,28 @@ class RegistryClient:
             return None
         return credential.username if credential else None
 
+    def _error(
+        self,
+        response: HttpResponse,
+        what: str,
+        ref: Reference,
+        *,
+        push: bool = False,
+        writes_tag: bool = False,
+    ) -> RegistryError:
+        """The typed error for a failed reply to a request about `ref`."""
+        user = self._who(ref)
+        endpoint = self._endpoints.get(api_host(ref.domain))
+        caller = _Caller(
+            registry=ref.domain,
+            repo=ref.path,
+            user=user,
+            token_auth=bool(user and endpoint and endpoint.auth.scheme == "bearer"),
+            push=push,
+            tag=ref.tag if writes_tag else None,
+        )
+        return _registry_error(response, what, caller)
+
 
 def _cancellable(body: BodySource, check: Callable[[], None]) -> BodySource:
     """The same body, stopping between chunks once the work sending it is cancelled, so
@@ -747,6 +845,22 @@ def _next_link(header: str | None) -> str | None:
     return None
 
 
+# Distribution's fixed messages, for bodies that give a `status` instead of a `code`
+# (Artifactory: {"errors":[{"status":404,"message":"manifest unknown"}]}).
+_CODES_BY_MESSAGE = {
+    "blob unknown to registry": "BLOB_UNKNOWN",
+    "manifest unknown": "MANIFEST_UNKNOWN",
+    "manifest invalid": "MANIFEST_INVALID",
+    "manifest blob unknown to registry": "MANIFEST_BLOB_UNKNOWN",
+    "repository name not known to registry": "NAME_UNKNOWN",
+    "requested access to the resource is denied": "DENIED",
+    "authentication required": "UNAUTHORIZED",
+    "too many requests": "TOOMANYREQUESTS",
+}
+_IMMUTABLE_CODES = frozenset({"TAG_IMMUTABLE", "PRECONDITION", "REGISTRY_DISALLOWED_OPERATION"})
+_IMMUTABLE_WORDS = ("immutable", "cannot be overwritten", "delete permission", "overwrite")
+
+
 def _parse_errors(body: bytes) -> tuple[RegistryErrorDetail, ...]:
     try:
         payload = json.loads(body.decode("utf-8"))
@@ -755,34 +869,92 @@ def _parse_errors(body: bytes) -> tuple[RegistryErrorDetail, ...]:
     errors = payload.get("errors") if isinstance(payload, dict) else None
     if not isinstance(errors, list):
         return ()
-    return tuple(
-        RegistryErrorDetail(str(e.get("code", "")), str(e.get("message", "")), e.get("detail"))
-        for e in errors
-        if isinstance(e, dict)
-    )
+    return tuple(_error_detail(e) for e in errors if isinstance(e, dict))
 
 
-def _registry_error(response: HttpResponse, what: str, user: str | None = None) -> RegistryError:
+def _error_detail(entry: dict[str, object]) -> RegistryErrorDetail:
+    message = str(entry.get("message", "") or "")
+    code = str(entry.get("code", "") or "")
+    if not code:
+        code = _CODES_BY_MESSAGE.get(message.strip().lower().rstrip("."), "")
+    return RegistryErrorDetail(code, message, entry.get("detail"))
+
+
+def _plain_text(response: HttpResponse) -> str:
+    """A non-JSON error body's first line (Docker Hub: "Too Many Requests (HAP429).")."""
+    if response.body[:1] in (b"{", b"[", b"<"):
+        return ""
+    line = response.body[:300].decode("utf-8", "replace").strip().split("\n", 1)[0]
+    return " ".join(line.split())[:200]
+
+
+def _detail_text(detail: object) -> str:
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, dict) and isinstance(message := detail.get("message"), str):
+        return message
+    return ""
+
+
+def _said(response: HttpResponse, errors: tuple[RegistryErrorDetail, ...]) -> str:
+    parts = []
+    for e in errors:
+        text = e.message or e.code.lower()
+        detail = _detail_text(e.detail)
+        parts.append(text + (f" ({detail})" if detail else ""))
+    return "; ".join(p for p in parts if p) or _plain_text(response) or f"HTTP {response.status}"
+
+
+def _is_immutable_refusal(status: int, codes: set[str], said: str) -> bool:
+    """A refusal to overwrite a tag, in each registry's words: ECR 400 TAG_INVALID "...
+    cannot be overwritten because the repository is immutable", Harbor 412 PRECONDITION,
+    Quay 409 TAG_IMMUTABLE, Docker Hub 403, ACR 405 (a locked tag), Artifactory 401/403
+    "needs DELETE permission"."""
+    text = said.lower()
+    if codes & _IMMUTABLE_CODES or status in (409, 412):
+        return True
+    if status == 405 and "disallowed" in text:
+        return True
+    return status in (400, 401, 403) and any(w in text for w in _IMMUTABLE_WORDS)
+
+
+def _registry_error(response: HttpResponse, what: str, caller: _Caller) -> RegistryError:
     """Turn an error reply into the typed exception a caller can act on."""
     status = response.status
     errors = _parse_errors(response.body)
     codes = {e.code for e in errors}
-    said = (
-        "; ".join(
-            f"{e.message or e.code.lower()}"
-            + (f" ({e.detail})" if isinstance(e.detail, str) else "")
-            for e in errors
-        )[:500]
-        or f"HTTP {status}"
-    )
+    said = _said(response, errors)[:500]
     if response.attempts > 1:
-        said = f"answered {response.describe()}" + (f": {said}" if errors else "")
-    # A 401 naming insufficient_scope means the credentials were accepted but lack the
-    # permission; any other 401 to a user means the credentials themselves were refused.
+        told = said != f"HTTP {status}"  # the registry's own words, JSON or plain text
+        said = f"answered {response.describe()}" + (f": {said}" if told else "")
+    user = caller.user
+    if caller.tag and _is_immutable_refusal(status, codes, said):
+        return TagImmutableError(
+            f"tag {caller.tag} is immutable on this registry: {caller.repo}:{caller.tag} already "
+            f"exists and cannot be overwritten ({said}); publish under a new tag, or lift "
+            "the tag's immutability or lock first",
+            status=status,
+            errors=errors,
+        )
+    limited = status == 429 or "TOOMANYREQUESTS" in codes
+    if limited or is_secondary_rate_limit(status, response.body):
+        return TooManyRequestsError(
+            f"{what}: rate limited by the registry ({said})" + _quota_advice(response, user),
+            status=status,
+            errors=errors,
+        )
+    # A 401 naming insufficient_scope, or any 401 after a token server accepted the
+    # credentials, means they lack the permission; any other 401 to a user means the
+    # credentials themselves were refused.
     scope_problem = any("insufficient_scope" in c for c in response.challenges)
-    if status == 401 and scope_problem and user:
+    if status == 401 and user and (scope_problem or caller.token_auth):
+        action = "push" if caller.push else "pull"
         return DeniedError(
-            f"{what}: access denied for user {user} ({said})", status=status, errors=errors
+            f"{what}: access denied: user {user} lacks {action} permission on {caller.repo} "
+            f"({said}), or the path is deeper than the registry allows (GitLab: the "
+            "project path plus at most two levels)",
+            status=status,
+            errors=errors,
         )
     if status == 401 and user:
         return UnauthorizedError(
@@ -804,12 +976,25 @@ def _registry_error(response: HttpResponse, what: str, user: str | None = None) 
         return ManifestBlobUnknownError(
             f"{what}: the registry lacks {said}", status=status, errors=errors
         )
-    if status == 404 or codes & {"MANIFEST_UNKNOWN", "BLOB_UNKNOWN", "NAME_UNKNOWN"}:
-        return NotFoundError(f"{what}: not found ({said})", status=status, errors=errors)
-    if status == 429 or "TOOMANYREQUESTS" in codes:
-        return TooManyRequestsError(
-            f"{what}: rate limited by the registry ({said})", status=status, errors=errors
+    if "NAME_UNKNOWN" in codes:
+        advice = (
+            "; this registry does not create repositories on push: create it first (ECR: "
+            f"aws ecr create-repository --repository-name {caller.repo}, or a CREATE_ON_PUSH "
+            "repository creation template; Artifact Registry: gcloud artifacts repositories "
+            "create, and name images LOCATION-docker.pkg.dev/PROJECT/REPOSITORY/IMAGE)"
+            if caller.push
+            else ""
         )
+        return RepositoryNotFoundError(
+            f"{what}: repository {caller.repo} does not exist on {caller.registry} ({said})"
+            + advice,
+            status=status,
+            errors=errors,
+        )
+    if status == 404 or codes & {"MANIFEST_UNKNOWN", "BLOB_UNKNOWN"}:
+        if "accept header does not support" in said.lower():
+            said += "; the registry hid it from this client's Accept header: please report this"
+        return NotFoundError(f"{what}: not found ({said})", status=status, errors=errors)
     if codes & {"MANIFEST_INVALID", "UNSUPPORTED"} or status == 415:
         return ManifestInvalidError(
             f"{what}: the registry refused it ({said})", status=status, errors=errors
@@ -817,3 +1002,40 @@ def _registry_error(response: HttpResponse, what: str, user: str | None = None) 
     if status in RETRY_STATUSES:
         return UnavailableError(f"{what}: {said}", status=status, errors=errors)
     return RegistryError(f"{what}: {said}", status=status, errors=errors)
+
+
+def _quota_advice(response: HttpResponse, user: str | None) -> str:
+    """What the reply says about the limit: the quota left, when to come back."""
+    parts = []
+    quota: RateLimit | None = read_rate_limit(response.headers)
+    if quota is not None:
+        parts.append(quota.describe())
+        if quota.long_wait:
+            parts.append("the quota refills over hours, so retrying now cannot help")
+    after = parse_retry_after(response.headers.get("Retry-After"))
+    if after is not None:
+        parts.append(f"the registry asked to wait {after:.0f} s")
+    if user is None and quota is not None:
+        parts.append("log in to get a higher limit")
+    return "; " + "; ".join(parts) if parts else ""
+
+
+def _renewing(fetch: Callable[[], str | None], renew: Callable[[], bool]) -> str | None:
+    """`fetch()` an Authorization value; when a token server refuses the credentials,
+    renew them once and fetch again."""
+    try:
+        return fetch()
+    except CredentialsRejectedError:
+        if not renew():
+            raise
+        return fetch()
+
+
+def _credential_stale(response: HttpResponse, scheme: str | None) -> bool:
+    """A reply that a credential read again might fix: Basic credentials refused (an
+    ECR password is valid 12 hours), or any "token has expired" answer."""
+    if response.status not in (401, 403) or scheme is None:
+        return False
+    if scheme == "basic":
+        return True
+    return b"expired" in response.body[:4096].lower()

@@ -52,6 +52,7 @@ from manifestor.errors import (
 )
 from manifestor.model.body import BodySource
 from manifestor.model.reference import is_loopback_host
+from manifestor.remote.ratelimit import is_secondary_rate_limit, read_rate_limit, wait_in_message
 
 log = logging.getLogger("manifestor.http")
 
@@ -634,7 +635,7 @@ class Transport:
                     )
                     response.attempts = attempts
                     response.elapsed = time.monotonic() - started
-                    if response.status in RETRY_STATUSES and retry:
+                    if retry and _retryable_reply(response):
                         response.close()
                         raise _RetryableStatus(response)
                     return response
@@ -669,6 +670,8 @@ class Transport:
         after = None
         if isinstance(exc, _RetryableStatus):
             after = parse_retry_after(exc.response.headers.get("Retry-After"))
+            if after is None:
+                after = wait_in_message(exc.response.body)  # GHCR: "retry-after: 12.5ms"
         if after is not None:
             wait = after
         else:
@@ -880,6 +883,17 @@ def _read_capped(raw: requests.Response, limit: int, truncate: bool, url: str) -
             )
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _retryable_reply(response: HttpResponse) -> bool:
+    """A status worth another attempt; not a quota that refills in hours (Docker Hub's
+    pull limit), but GHCR's 403 "secondary rate limit" is."""
+    if response.status == 429:
+        quota = read_rate_limit(response.headers)
+        return quota is None or not quota.long_wait
+    if response.status in RETRY_STATUSES:
+        return True
+    return is_secondary_rate_limit(response.status, response.body)
 
 
 def _seconds(value: float) -> str:
