@@ -1,0 +1,69 @@
+"""The real manifestor client against the fake registry: an image pushed and read back, and a
+one-shot release of two per-arch images into a list. This is the only fakereg test file that
+imports manifestor, so the module moves of the package are updated here alone."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fakereg import FakeRegistry, make_image
+from fakereg.images import DOCKER_LIST, MANIFEST_TYPES
+
+from manifestor.credentials import Keychain
+from manifestor.oci import parse_manifest
+from manifestor.reference import parse_reference
+from manifestor.registry import RegistryClient
+from manifestor.release import ReleaseOptions, publish_release
+from manifestor.spec import Release, SourceSpec
+from manifestor.transport import BodySource, RetryPolicy
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[RegistryClient]:
+    keychain = Keychain(tmp_path / "no-docker-config", environ={})
+    retry = RetryPolicy(attempts=3, backoff=0.01, max_backoff=0.05)
+    with RegistryClient(keychain=keychain, retry=retry) as anonymous:
+        yield anonymous
+
+
+def test_client_pushes_an_image_and_reads_it_back(client):
+    image = make_image("linux/arm64/v8")
+    with FakeRegistry() as registry:
+        repo = parse_reference(f"{registry.host}/team/app")
+        for blob in (image.config, image.layer):
+            client.upload_blob(repo, blob.digest, BodySource.of_bytes(blob.data))
+        manifest = parse_manifest(image.manifest.data, image.manifest.media_type)
+        target = parse_reference(f"{registry.host}/team/app:v1")
+        assert client.put_manifest(target, manifest) == image.digest
+        assert client.get_manifest(target).raw == image.manifest.data
+        assert registry.tags("team/app") == {"v1": image.digest}
+        manifest_gets = registry.log.select("GET", r"/manifests/")
+        assert set(manifest_gets[0].headers["accept"].replace(" ", "").split(",")) == set(
+            MANIFEST_TYPES
+        )
+
+
+def test_one_shot_release_of_two_seeded_images(client):
+    with FakeRegistry() as registry:
+        registry.seed_image("team/app", "linux/amd64", tag="1.0-amd64")
+        registry.seed_image("team/app", "linux/arm64/v8", tag="1.0-arm64")
+        release = Release(
+            target=parse_reference(f"{registry.host}/team/app:1.0"),
+            sources=(
+                SourceSpec(f"{registry.host}/team/app:1.0-amd64"),
+                SourceSpec(f"{registry.host}/team/app:1.0-arm64"),
+            ),
+        )
+        result = publish_release(client, release, ReleaseOptions())
+        stored = registry.get_manifest("team/app", "1.0")
+        assert stored is not None and stored.digest == result.digest
+        assert stored.media_type == DOCKER_LIST
+        platforms = [m["platform"] for m in json.loads(stored.data)["manifests"]]
+        assert [(p["os"], p["architecture"]) for p in platforms] == [
+            ("linux", "amd64"),
+            ("linux", "arm64"),
+        ]
+        assert registry.count("PUT", r"/manifests/1\.0$") == 1
