@@ -12,13 +12,14 @@ import pytest
 from fakereg import FakeRegistry, make_image
 from fakereg.images import DOCKER_LIST, MANIFEST_TYPES
 
-from manifestor.credentials import Keychain
-from manifestor.oci import parse_manifest
-from manifestor.reference import parse_reference
-from manifestor.registry import RegistryClient
-from manifestor.release import ReleaseOptions, publish_release
-from manifestor.spec import Release, SourceSpec
-from manifestor.transport import BodySource, RetryPolicy
+from manifestor.local.keychain import Keychain
+from manifestor.model.body import BodySource
+from manifestor.model.oci import parse_manifest
+from manifestor.model.reference import parse_reference
+from manifestor.model.spec import Release, SourceSpec
+from manifestor.ops.release import ReleaseOptions, publish_release
+from manifestor.remote.client import RegistryClient
+from manifestor.remote.transport import RetryPolicy
 
 
 @pytest.fixture
