@@ -5,6 +5,7 @@
 #
 #   scripts/mutation.sh                 # the whole scope below (about an hour on 2 cores)
 #   scripts/mutation.sh 'manifestor.ops.upsert.*'   # just these mutants (mutmut globs)
+#   MUTATION_SAMPLE=600 scripts/mutation.sh        # a random sample (seed MUTATION_SEED)
 #
 # MUTATION_CHILDREN sets the parallel workers (default 2); it runs under `nice`, since the
 # machine is shared. Every mutant named is run again, even when a verdict is cached.
@@ -32,7 +33,16 @@ SCOPE=(
   'manifestor.local.store.*'
 )
 if [ $# -gt 0 ]; then
-  SCOPE=("$@")
+  SCOPE=("$@")  # e.g. a sample's survivors again: the report keeps to the sample
+elif [ -n "${MUTATION_SAMPLE:-}" ]; then
+  # mutmut makes the mutants (and its test-coverage stats) first; then pick the sample.
+  .venv/bin/mutmut print-time-estimates 'manifestor.model.platform.*' >/dev/null
+  .venv/bin/python scripts/mutation_report.py --names --sample "$MUTATION_SAMPLE" \
+    --seed "${MUTATION_SEED:-1}" > mutants/sample.txt.new
+  mv mutants/sample.txt.new mutants/sample.txt
+  mapfile -t SCOPE < mutants/sample.txt
+else
+  rm -f mutants/sample.txt
 fi
 nice -n 10 .venv/bin/mutmut run --max-children "${MUTATION_CHILDREN:-2}" "${SCOPE[@]}"
 .venv/bin/python scripts/mutation_report.py

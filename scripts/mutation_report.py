@@ -3,6 +3,11 @@ module and in total, over the scope of issue 14 (for transport.py, its retry pol
 
     .venv/bin/python scripts/mutation_report.py            # the table
     .venv/bin/python scripts/mutation_report.py --survivors  # and each survivor's name
+    .venv/bin/python scripts/mutation_report.py --names [--sample N] [--seed S]
+
+`--names` prints the mutants in scope (or a random sample of N of them, for a run that
+must fit in less time: its score estimates the whole one's); scripts/mutation.sh runs
+those and records them in mutants/sample.txt, which the table then reports on alone.
 
 Score = killed (including timeouts: the test run did not pass) / checked. Mutants still
 unchecked are counted separately, so a partial run says how partial it is. A mutant left
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import random
 import sys
 from collections import Counter
 from pathlib import Path
@@ -48,15 +54,38 @@ def module_of(key: str) -> str:
     return key.split(".x", 1)[0]
 
 
-def main(argv: list[str]) -> int:
+SAMPLE_FILE = ROOT / "mutants" / "sample.txt"
+
+
+def scope_verdicts() -> dict[str, int | None]:
     verdicts: dict[str, int | None] = {}
     for meta in sorted((ROOT / "mutants").glob("manifestor/**/*.meta")):
         for key, code in json.loads(meta.read_text())["exit_code_by_key"].items():
             if any(fnmatch.fnmatch(key, pattern) for pattern in SCOPE):
                 verdicts[key] = code
+    return verdicts
+
+
+def _option(argv: list[str], name: str, default: int) -> int:
+    return int(argv[argv.index(name) + 1]) if name in argv else default
+
+
+def main(argv: list[str]) -> int:
+    verdicts = scope_verdicts()
     if not verdicts:
         print("no mutmut results in mutants/: run scripts/mutation.sh first")
         return 1
+    if "--names" in argv:
+        names = sorted(verdicts)
+        size = _option(argv, "--sample", 0)
+        if size:
+            names = sorted(random.Random(_option(argv, "--seed", 1)).sample(names, size))
+        print("\n".join(names))
+        return 0
+    if SAMPLE_FILE.exists():
+        sample = set(SAMPLE_FILE.read_text().split())
+        verdicts = {k: v for k, v in verdicts.items() if k in sample}
+        print(f"a sample of {len(verdicts)} mutants (mutants/sample.txt)")
     rows: dict[str, Counter] = {}
     survivors = []
     for key, code in sorted(verdicts.items()):
