@@ -16,6 +16,10 @@ import pytest
 from clihelpers import Cli
 from fakereg import FakeRegistry, call
 
+# The CLI runs as a subprocess (about a second each): kept with the slow tests, out of the
+# fast suite, though it needs no docker-registry process.
+pytestmark = pytest.mark.integration
+
 HOLD_LIMIT = 30.0  # seconds the layer is held at most waiting for its bar
 
 
