@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what manifestor's demos and tests need on a fresh Debian machine (run as root):
 # docker-registry, skopeo, podman (the interop tests pull with it), buildah,
-# qemu-user-static and binfmt-support from Debian, and a
+# qemu-user-static, binfmt-support and the docker CLI from Debian, and a
 # virtualenv in .venv with manifestor in it. As root it also mounts binfmt_misc and
 # registers the QEMU handlers the build tests use (neither survives a reboot).
 # Sourced by the demos and scripts/test.sh; safe to run again (it skips what is there).
@@ -15,10 +15,21 @@ command -v podman >/dev/null 2>&1 || missing+=(podman)
 command -v buildah >/dev/null 2>&1 || missing+=(buildah)
 [ -e /usr/libexec/qemu-binfmt/aarch64-binfmt-P ] || missing+=(qemu-user-static)
 command -v update-binfmts >/dev/null 2>&1 || missing+=(binfmt-support)
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup: installing ${missing[*]} (apt-get)" >&2
+need_docker=0
+command -v docker >/dev/null 2>&1 || need_docker=1
+if [ ${#missing[@]} -gt 0 ] || [ "$need_docker" = 1 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  if [ "$need_docker" = 1 ]; then
+    # The docker CLI, for the tests that compare with `docker manifest` (no daemon is used).
+    # Debian 13 packages the client alone; Debian 12 only with the engine (docker.io).
+    if apt-cache show docker-cli >/dev/null 2>&1; then
+      missing+=(docker-cli)
+    else
+      missing+=(docker.io)
+    fi
+  fi
+  echo "setup: installing ${missing[*]} (apt-get)" >&2
   apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 

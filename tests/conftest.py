@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from clihelpers import Cli, make_cli, repo_for
+from covsummary import pytest_terminal_summary  # noqa: F401 (coverage totals at the end)
 from fakereg import FakeRegistry
 from rig.dockerconfig import DockerConfig
 from rig.faultproxy import BlobMirror, FaultProxy

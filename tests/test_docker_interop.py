@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -21,15 +20,16 @@ from pathlib import Path
 import pytest
 from rig.dockerconfig import DockerConfig
 from rig.images import DOCKER_LIST, OCI_INDEX, Image, PushedImage, RigClient, make_image
+from tools import require_tool
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        shutil.which("docker") is None,
-        reason="the docker CLI is not on PATH: these tests compare manifestor with "
-        "`docker manifest` (client only, no daemon needed)",
-    ),
-]
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def _docker_cli() -> None:
+    require_tool(
+        "docker", "these tests compare manifestor with `docker manifest` (client only, no daemon)"
+    )
 
 REPO = "interop/app"
 # docker orders a list's entries by their store file names; these tags sort in this order.
@@ -212,10 +212,10 @@ def test_manifestor_pushes_a_list_made_by_docker(
     assert entries(json.loads(docker(config_dir, "inspect", docker_made_list))) == entries(got.body)
 
 
-@pytest.mark.skipif(shutil.which("skopeo") is None, reason="skopeo is not installed")
 def test_skopeo_copies_the_list_manifestor_pushed_from_docker_store(
     docker_made_list, config_dir, plain, interop_images, tmp_path
 ):
+    require_tool("skopeo", "this test checks the pushed list with an independent client")
     manifestor(config_dir, "push", docker_made_list)
     got = served(plain.client, docker_made_list.rsplit(":", 1)[1])
     destination = tmp_path / "copy"

@@ -635,6 +635,16 @@ def test_digest_header_left_off_get_and_head(reg, http):
     assert "Docker-Content-Digest" not in http.head(url, headers=ACCEPT_ALL).headers
 
 
+def test_digest_header_left_off_a_manifest_put(reg, http):
+    image = reg.seed_image("app", "linux/amd64")
+    url = f"{reg.url}/v2/app/manifests/v1"
+    body, headers = image.manifest.data, {"Content-Type": image.manifest.media_type}
+    assert http.put(url, data=body, headers=headers).headers["Docker-Content-Digest"]
+    _with(reg, digest_on_put=False)
+    reply = http.put(url, data=body, headers=headers)
+    assert reply.status_code == 201 and "Docker-Content-Digest" not in reply.headers
+
+
 def test_negotiate_accept_off_serves_the_stored_document(reg, http):
     index = reg.seed_list("app", "v1", [reg.seed_image("app", "linux/amd64", media="oci")], "oci")
     narrow = {"Accept": DOCKER_MANIFEST}

@@ -267,3 +267,26 @@ def test_an_upload_body_stops_between_chunks_once_cancelled():
         with pytest.raises(CancelledError):
             client._call(parse_reference("registry.example/app"), "PUT", "/v2/x", [], body=big)
     assert len(sent) == 3
+
+
+def test_once_shares_a_result_and_an_error_but_not_a_cancellation():
+    jobs = Jobs()
+    calls: list[int] = []
+
+    def work() -> int:
+        calls.append(1)
+        return 7
+
+    assert jobs.once("a", work) == jobs.once("a", work) == 7
+    assert len(calls) == 1
+    with pytest.raises(NotFoundError):
+        jobs.once("b", lambda: (_ for _ in ()).throw(NotFoundError("gone", status=404)))
+    with pytest.raises(NotFoundError):
+        jobs.once("b", lambda: 1)  # the same error, not a second try
+
+    def cancelled() -> int:
+        raise CancelledError("cancelled after another task failed")
+
+    with pytest.raises(CancelledError):
+        jobs.once("c", cancelled)
+    assert jobs.once("c", lambda: 3) == 3  # a cancelled try is not remembered

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from clihelpers import (
     ref,
 )
 from rig.images import RigClient
+from tools import require_tool
 
 pytestmark = pytest.mark.integration
 
@@ -254,9 +254,7 @@ def test_login_with_a_creds_store_stores_the_secret_there_and_logout_erases_it(
 def test_docker_manifest_inspect_uses_the_credentials_login_wrote(
     cli, registry_basic, repo, tmp_path
 ):
-    docker = shutil.which("docker")
-    if docker is None:
-        pytest.skip("the docker CLI is not on PATH")
+    docker = require_tool("docker", "this test checks docker reads what login wrote")
     host = registry_basic.host
     images = push_arches(registry_basic, repo, ("amd64",))
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}

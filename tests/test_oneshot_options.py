@@ -19,7 +19,6 @@ from oneshothelpers import (
     assert_served_list,
     image_entry,
     layout_copy,
-    run_on_terminal,
     tag_absent,
     writes,
 )
@@ -218,31 +217,6 @@ def test_quiet_prints_only_the_digest_when_nothing_changed_either(cli, registry_
     assert again.stdout == first.stdout
     assert DIGEST.match(again.stdout.strip())
     assert again.stderr == ""  # no "unchanged" note under --quiet
-
-
-def test_progress_bars_show_on_a_terminal_but_not_in_ci_and_never_on_stdout(
-    cli, registry_plain, second_registry_plain, repo, fault_proxy, rig_client
-):
-    # A slow source registry, so each copy's bar is on screen for several refreshes.
-    source = fault_proxy(second_registry_plain, latency=0.15)
-    image = push_arches(second_registry_plain, repo, ("amd64",))["amd64"]
-    # A bar is labelled "<first 12 hex of the blob> <source>" (cut to the terminal width).
-    bar_label = f"{image.image.layer.digest[7:19]} {source.host}/"
-    env = {**{k: v for k, v in cli.env().items() if k != "CI"}, "TERM": "xterm"}
-    runs = {}
-    for name, extra in (("terminal", {}), ("ci", {"CI": "true"})):
-        target = ref(registry_plain.host, f"{repo}-{name}", "1")
-        runs[name] = run_on_terminal(
-            cli, "push", target, ref(source.host, repo, "amd64"), env={**env, **extra}
-        )
-        code, stdout, _ = runs[name]
-        assert code == 0, runs[name]
-        served = rig_client(registry_plain).get_manifest(f"{repo}-{name}", "1")
-        assert stdout == served.headers["Docker-Content-Digest"] + "\n"  # bars never here
-
-    terminal, ci = runs["terminal"][2], runs["ci"][2]
-    assert bar_label in terminal, terminal
-    assert "Pushed ref" in ci and bar_label not in ci, ci  # copied, but no bars in CI
 
 
 def test_digest_file_receives_the_printed_digest(cli, registry_plain, repo, rig_client, tmp_path):

@@ -6,13 +6,13 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import stat
 import subprocess
 import threading
 from pathlib import Path
 
 import pytest
+from tools import require_tool
 
 import manifestor.local.store as store_module
 from manifestor.errors import (
@@ -573,7 +573,12 @@ def test_locked_read_modify_writes_from_threads_lose_no_entry(store: ManifestSto
 
 # --- the docker CLI reads and removes what we write --------------------------------------
 
-needs_docker = pytest.mark.skipif(shutil.which("docker") is None, reason="no docker CLI")
+needs_docker = pytest.mark.usefixtures("docker_cli")
+
+
+@pytest.fixture
+def docker_cli() -> str:
+    return require_tool("docker", "these tests check that docker reads the lists we store")
 
 
 def docker(config: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -170,27 +170,35 @@ class Jobs:
 
     def once(self, key: Hashable, func: Callable[[], R]) -> R:
         """`func()` the first time `key` is asked for in this run; every later (or
-        concurrent) ask gets the same result, or the same error."""
-        with self._lock:
-            entry = self._once.get(key)
-            first = entry is None
-            if entry is None:
-                entry = self._once[key] = _Once()
-        if first:
-            try:
-                entry.value = func()
-            except BaseException as error:
-                entry.error = error
-                raise
-            finally:
-                entry.done.set()
-            return entry.value
-        token = self.token
-        while not entry.done.wait(_POLL):
-            token.check()
-        if entry.error is not None:
-            raise entry.error
-        return entry.value  # type: ignore[return-value]
+        concurrent) ask gets the same result, or the same error. Work that was cancelled
+        (another task of its batch failed) is not remembered: the next ask does it again."""
+        while True:
+            with self._lock:
+                entry = self._once.get(key)
+                first = entry is None
+                if entry is None:
+                    entry = self._once[key] = _Once()
+            if first:
+                try:
+                    entry.value = func()
+                except BaseException as error:
+                    entry.error = error
+                    if isinstance(error, CancelledError):
+                        with self._lock:
+                            self._once.pop(key, None)
+                    raise
+                finally:
+                    entry.done.set()
+                return entry.value
+            token = self.token
+            while not entry.done.wait(_POLL):
+                token.check()
+            if isinstance(entry.error, CancelledError):
+                token.check()
+                continue  # its worker was stopped, not this one: do the work here
+            if entry.error is not None:
+                raise entry.error
+            return entry.value  # type: ignore[return-value]
 
     def map(self, func: Callable[[T], R], items: Sequence[T]) -> list[R]:
         """`[func(item) for item in items]`, concurrently; the first error cancels the

@@ -90,6 +90,8 @@ class Personality:
     # 20: Docker-Content-Digest left off manifest GET (ECR) / off HEAD as well.
     digest_on_get: bool = True
     digest_on_head: bool = True
+    # A manifest PUT's reply without Docker-Content-Digest: the client must read back.
+    digest_on_put: bool = True
     # 21-22: distribution's Accept negotiation (False: the stored document, whatever Accept).
     negotiate_accept: bool = True
     # 23: any Accept but */* on blob/upload calls → 406; error bodies carry `status` (JFrog).
