@@ -74,6 +74,8 @@ EQUIVALENT: dict[str, str] = {
     "removes it)",
     "manifestor.ops.publish.x__put_list__mutmut_34": "extra destinations are tags, for which "
     "_list_destination does not look at the document",
+    "manifestor.ops.publish.x__as_chunks__mutmut_16": "the read() path serves file-like bodies, "
+    "and no BodySource in the product opens one (they give bytes or chunk iterators)",
     _T + "xǁTransportǁ_wait__mutmut_3": "tenacity sets the outcome before it asks for the wait",
     _T + "xǁTransportǁrequest__mutmut_29": "stream=None is falsy, as False",
 }
