@@ -307,17 +307,18 @@ def test_release_upsert_honours_the_format_asked_for(fake, client):
     assert result.media_type == OCI_INDEX == served_list(fake, "team/app", "1.0")["mediaType"]
 
 
-def test_an_unchanged_annotated_release_is_found_by_heads_alone(fake, client):
+@pytest.mark.parametrize("list_format", ["auto", "oci"])
+def test_an_unchanged_annotated_release_is_found_by_heads_alone(fake, client, list_format):
     fake.seed_image("team/app", "linux/amd64", tag="amd64")
     release = Release(
         ref(fake, "team/app:1.0"),
         (SourceSpec(f"{fake.host}/team/app:amd64"),),
         annotations={"a": "b"},
     )
-    publish_release(client, release, ReleaseOptions())
+    publish_release(client, release, ReleaseOptions(list_format=list_format))
     fake.log.clear()
 
-    again = publish_release(client, release, ReleaseOptions())
+    again = publish_release(client, release, ReleaseOptions(list_format=list_format))
 
     assert again.unchanged
     assert fake.count("GET", r"/blobs/") == 0 and fake.count("PUT") == 0
