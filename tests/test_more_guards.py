@@ -249,3 +249,76 @@ def test_token_errors_name_the_realm(tmp_path):
             with pytest.raises(AuthError) as caught:
                 client.get_manifest(ref(fake, "team/app:1.0"))
         assert str(caught.value) == f"token server {fake.url}/token answered HTTP 500"
+
+
+def _seed_windows(fake: FakeRegistry, repo: str, tag: str) -> str:
+    """A windows/amd64 image whose config records os.version and os.features."""
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "windows",
+            "os.version": "10.0.20348.1000",
+            "os.features": ["win32k"],
+            "rootfs": {"type": "layers", "diff_ids": []},
+        }
+    ).encode()
+    layer = b"windows layer"
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": DOCKER_MANIFEST,
+        "config": {
+            "mediaType": "application/vnd.docker.container.image.v1+json",
+            "digest": fake.put_blob(repo, config),
+            "size": len(config),
+        },
+        "layers": [
+            {
+                "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                "digest": fake.put_blob(repo, layer),
+                "size": len(layer),
+            }
+        ],
+    }
+    return fake.put_manifest(repo, tag, json.dumps(manifest).encode(), DOCKER_MANIFEST)
+
+
+def test_a_stated_platform_keeps_the_os_version_and_features_of_the_image(fake, client):
+    _seed_windows(fake, "team/app", "win")
+    release = Release(
+        ref(fake, "team/app:1.0"),
+        (SourceSpec(f"{fake.host}/team/app:win", Platform("windows", "amd64")),),
+    )
+
+    publish_release(client, release, ReleaseOptions())
+
+    (child,) = served_list(fake, "team/app", "1.0")["manifests"]
+    assert child["platform"] == {
+        "architecture": "amd64",
+        "os": "windows",
+        "os.version": "10.0.20348.1000",
+        "os.features": ["win32k"],
+    }
+
+
+def test_release_upsert_honours_the_format_asked_for(fake, client):
+    fake.seed_image("team/app", "linux/amd64", tag="amd64")
+    release = Release(ref(fake, "team/app:1.0"), (SourceSpec(f"{fake.host}/team/app:amd64"),))
+    result = publish_release(client, release, ReleaseOptions(list_format="oci", upsert=True))
+    assert result.media_type == OCI_INDEX == served_list(fake, "team/app", "1.0")["mediaType"]
+
+
+@pytest.mark.parametrize("list_format", ["auto", "oci"])
+def test_an_unchanged_annotated_release_is_found_by_heads_alone(fake, client, list_format):
+    fake.seed_image("team/app", "linux/amd64", tag="amd64")
+    release = Release(
+        ref(fake, "team/app:1.0"),
+        (SourceSpec(f"{fake.host}/team/app:amd64"),),
+        annotations={"a": "b"},
+    )
+    publish_release(client, release, ReleaseOptions(list_format=list_format))
+    fake.log.clear()
+
+    again = publish_release(client, release, ReleaseOptions(list_format=list_format))
+
+    assert again.unchanged
+    assert fake.count("GET", r"/blobs/") == 0 and fake.count("PUT") == 0
