@@ -169,7 +169,9 @@ def test_insufficient_scope_twice_is_an_error_not_a_loop(fake, tmp_path):
         ("GET", r"/manifests/1\.0$"), _insufficient(fake, "repository:team/app:pull"), times=None
     )
     with fake_client(tmp_path, username="alice", password="alice-pw") as client:
-        with pytest.raises(ManifestorError, match="access denied: user alice lacks pull permission") as caught:
+        with pytest.raises(
+            ManifestorError, match="access denied: user alice lacks pull permission"
+        ) as caught:
             client.get_manifest(ref(fake, "team/app:1.0"))
 
     assert "\n" not in str(caught.value)
