@@ -28,7 +28,7 @@ def test_format_docker_with_an_oci_child_is_refused_for_a_local_list(
     cli.ok("create", ref(host, repo, "1"), ref(host, repo, "amd64"), ref(host, repo, "ppc64le"))
 
     pushed = cli.run("push", "--format", "docker", ref(host, repo, "1"))
-    shown = cli.run("inspect", "--format", "docker", ref(host, repo, "1"))
+    shown = cli.run("inspect", "--media-type", "docker", ref(host, repo, "1"))
 
     for result in (pushed, shown):
         assert_one_line_error(

@@ -98,7 +98,7 @@ def test_a_child_whose_config_is_not_json_is_marked_and_the_others_still_checked
         (images["arm64"].digest, True),
     ]
     [problem] = report["children"][1]["problems"]
-    assert "image config is not JSON" in problem
+    assert "not valid JSON" in problem
     text = cli.run("verify", ref(registry_plain.host, repo, "1"))
     assert text.stdout_lines[-1] == "verified: FAILED"
 

@@ -52,6 +52,9 @@ class ListEntry:
     # True when this run read the manifest from its source repository, which proves it
     # is there: a push into that same repository need not check it again.
     fetched: bool = field(default=False, compare=False)
+    # True when that read was `create`'s, recorded in the store, not this run's: the
+    # registry may have lost the child since, so a refusal naming it is not transient.
+    recorded: bool = field(default=False, compare=False)
 
     @property
     def label(self) -> str:

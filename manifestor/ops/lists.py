@@ -70,6 +70,7 @@ def from_stored(list_name: str, stored: StoredEntry) -> ListEntry:
         annotations=dict(stored.descriptor.annotations or {}),
         # `create` read it from this repository: a push into it need not HEAD it again.
         fetched=stored.read_from == source.name,
+        recorded=stored.read_from == source.name,
     )
 
 

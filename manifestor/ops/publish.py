@@ -142,8 +142,11 @@ def push_list(
         _check_expected(destinations[0], client.head_manifest(destinations[0]), expect_current)
     held_types = {str(d): i.media_type for d, i in zip(destinations, current, strict=True) if i}
     try:
+        # Every child proven present by this run (not only by an earlier `create`): a
+        # refusal naming one is a registry catching up (ACR), worth a short wait.
+        settle = not any(e.recorded for e in entries)
         document, confirmed = _put_list(
-            client, stale, document, descriptors, list_format, annotations, warn
+            client, stale, document, descriptors, list_format, annotations, warn, settle
         )
     except ManifestInvalidError as refused:
         raise _with_type_lock_hint(refused, held_types, document) from refused
@@ -195,6 +198,7 @@ def _put_list(
     list_format: ListFormat,
     annotations: Mapping[str, str] | None,
     notify: Notify | None,
+    settle: bool = True,
 ) -> tuple[Manifest, bool]:
     """PUT the list to each destination. Every child was confirmed present in the target
     repository before this. With --format auto, a registry that refuses this list type
@@ -204,7 +208,7 @@ def _put_list(
     proves what it stored)."""
     first = destinations[0]
     try:
-        receipt = _put_settling(client, first, document, notify)
+        receipt = _put_settling(client, first, document, notify, settle)
     except ManifestInvalidError as refused:
         other = _lossless_alternative(document, descriptors, list_format, annotations)
         if other is None or not _about_list_type(client, first, document, refused):
@@ -217,7 +221,7 @@ def _put_list(
         refused_type, document = document.media_type, other
         try:
             receipt = _put_settling(
-                client, _list_destination(first, document), document, notify
+                client, _list_destination(first, document), document, notify, settle
             )
         except ManifestInvalidError as again:
             raise ManifestInvalidError(
@@ -231,14 +235,18 @@ def _put_list(
 
 
 def _put_settling(
-    client: RegistryClient, destination: Reference, document: Manifest, notify: Notify | None
+    client: RegistryClient,
+    destination: Reference,
+    document: Manifest,
+    notify: Notify | None,
+    settle: bool = True,
 ) -> PutReceipt:
     """PUT a list whose children were all confirmed present in this run. A registry that
     still answers MANIFEST_BLOB_UNKNOWN naming only those children (a geo-replicated ACR
     whose replicas have not caught up) is asked again a few times; anything else is a
     child that really is missing, and is never retried."""
     children = {d.digest for d in document.children}
-    for delay in (*CHILD_SETTLE_DELAYS, None):
+    for delay in (*CHILD_SETTLE_DELAYS, None) if settle else (None,):
         try:
             return client.put_manifest(destination, document)
         except ManifestBlobUnknownError as refused:
@@ -246,7 +254,9 @@ def _put_settling(
             settling = named <= children
             if delay is None or not settling:
                 missing = named or children
-                raise _missing_children(destination, missing, refused, settling) from refused
+                raise _missing_children(
+                    destination, missing, refused, settling and settle
+                ) from refused
             if notify:
                 notify(
                     f"{destination.name} does not see child manifest(s) pushed moments ago "
@@ -361,7 +371,7 @@ def _name_missing_children(
     if not named:
         return missing
     which = ", ".join(f"{e.manifest.digest} is {e.label}" for e in named)
-    return MissingChildError(f"{missing} ({which}); nothing was published under the tag")
+    return MissingChildError(f"{missing}; missing: {which}; nothing was published under the tag")
 
 
 def _read_back(client: RegistryClient, tag: Reference, document: Manifest) -> None:
