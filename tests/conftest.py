@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from clihelpers import Cli, make_cli, repo_for
 from covsummary import pytest_terminal_summary  # noqa: F401 (coverage totals at the end)
+from fakereg import FakeRegistry
 from rig.dockerconfig import DockerConfig
 from rig.faultproxy import BlobMirror, FaultProxy
 from rig.images import PushedImage, RigClient, make_image
@@ -30,6 +31,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "integration: needs real registry processes (docker-registry) on loopback"
     )
+
+
+@pytest.fixture
+def fake_registry() -> Iterator[FakeRegistry]:
+    """A fresh in-process scripted registry (tests/fakereg) with distribution's behaviour;
+    set `.personality`, `.auth` and `.script(...)` per test."""
+    with FakeRegistry() as registry:
+        yield registry
 
 
 def _registry(tmp_path_factory: pytest.TempPathFactory, kind: str, **kwargs: Any):

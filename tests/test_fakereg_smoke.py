@@ -30,41 +30,38 @@ def client(tmp_path: Path) -> Iterator[RegistryClient]:
         yield anonymous
 
 
-def test_client_pushes_an_image_and_reads_it_back(client):
+def test_client_pushes_an_image_and_reads_it_back(client, fake_registry: FakeRegistry):
     image = make_image("linux/arm64/v8")
-    with FakeRegistry() as registry:
-        repo = parse_reference(f"{registry.host}/team/app")
-        for blob in (image.config, image.layer):
-            client.upload_blob(repo, blob.digest, BodySource.of_bytes(blob.data))
-        manifest = parse_manifest(image.manifest.data, image.manifest.media_type)
-        target = parse_reference(f"{registry.host}/team/app:v1")
-        assert client.put_manifest(target, manifest) == image.digest
-        assert client.get_manifest(target).raw == image.manifest.data
-        assert registry.tags("team/app") == {"v1": image.digest}
-        manifest_gets = registry.log.select("GET", r"/manifests/")
-        assert set(manifest_gets[0].headers["accept"].replace(" ", "").split(",")) == set(
-            MANIFEST_TYPES
-        )
+    repo = parse_reference(f"{fake_registry.host}/team/app")
+    for blob in (image.config, image.layer):
+        client.upload_blob(repo, blob.digest, BodySource.of_bytes(blob.data))
+    manifest = parse_manifest(image.manifest.data, image.manifest.media_type)
+    target = parse_reference(f"{fake_registry.host}/team/app:v1")
+    assert client.put_manifest(target, manifest) == image.digest
+    assert client.get_manifest(target).raw == image.manifest.data
+    assert fake_registry.tags("team/app") == {"v1": image.digest}
+    accept = fake_registry.log.select("GET", r"/manifests/")[0].headers["accept"]
+    assert set(accept.replace(" ", "").split(",")) == set(MANIFEST_TYPES)
 
 
-def test_one_shot_release_of_two_seeded_images(client):
-    with FakeRegistry() as registry:
-        registry.seed_image("team/app", "linux/amd64", tag="1.0-amd64")
-        registry.seed_image("team/app", "linux/arm64/v8", tag="1.0-arm64")
-        release = Release(
-            target=parse_reference(f"{registry.host}/team/app:1.0"),
-            sources=(
-                SourceSpec(f"{registry.host}/team/app:1.0-amd64"),
-                SourceSpec(f"{registry.host}/team/app:1.0-arm64"),
-            ),
-        )
-        result = publish_release(client, release, ReleaseOptions())
-        stored = registry.get_manifest("team/app", "1.0")
-        assert stored is not None and stored.digest == result.digest
-        assert stored.media_type == DOCKER_LIST
-        platforms = [m["platform"] for m in json.loads(stored.data)["manifests"]]
-        assert [(p["os"], p["architecture"]) for p in platforms] == [
-            ("linux", "amd64"),
-            ("linux", "arm64"),
-        ]
-        assert registry.count("PUT", r"/manifests/1\.0$") == 1
+def test_one_shot_release_of_two_seeded_images(client, fake_registry: FakeRegistry):
+    host = fake_registry.host
+    fake_registry.seed_image("team/app", "linux/amd64", tag="1.0-amd64")
+    fake_registry.seed_image("team/app", "linux/arm64/v8", tag="1.0-arm64")
+    release = Release(
+        target=parse_reference(f"{host}/team/app:1.0"),
+        sources=(
+            SourceSpec(f"{host}/team/app:1.0-amd64"),
+            SourceSpec(f"{host}/team/app:1.0-arm64"),
+        ),
+    )
+    result = publish_release(client, release, ReleaseOptions())
+    stored = fake_registry.get_manifest("team/app", "1.0")
+    assert stored is not None and stored.digest == result.digest
+    assert stored.media_type == DOCKER_LIST
+    platforms = [m["platform"] for m in json.loads(stored.data)["manifests"]]
+    assert [(p["os"], p["architecture"]) for p in platforms] == [
+        ("linux", "amd64"),
+        ("linux", "arm64"),
+    ]
+    assert fake_registry.tag_puts("team/app") == 1

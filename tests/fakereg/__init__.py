@@ -1,9 +1,17 @@
-"""An in-process scripted registry for fast tests (no docker-registry process).
+r"""An in-process scripted registry for fast tests (no docker-registry process): the
+distribution v2 API from memory, a request log, scripted faults and hosted-registry
+personalities. It never imports manifestor.
 
-with FakeRegistry(PERSONALITIES["ecr"]) as registry:
-    image = registry.seed_image("app", "linux/arm64")
-    registry.script(("PUT", r"/blobs/uploads/"), lose_reply())
-    ...
+    with FakeRegistry(PERSONALITIES["ecr"]) as registry:      # or the fake_registry fixture
+        amd64 = registry.seed_image("team/app", "linux/amd64", tag="1.0-amd64")
+        arm64 = registry.seed_image("team/app", "linux/arm64/v8", media="oci")
+        registry.script(("PUT", r"/blobs/uploads/"), lose_reply())   # commit, lose the reply
+        registry.script(("PUT", r"/manifests/1\.0$"), call(move_tag))  # race, deterministically
+        registry.script((None, r"/manifests/"), delay(0.1), times=None)
+        ...  # run the code under test against registry.host
+        assert registry.tag_puts("team/app") == 1
+        assert registry.count("GET", r"/blobs/") == 0 and registry.max_in_flight <= 4
+        assert registry.tags("team/app")["1.0"] == expected_digest
 """
 
 from .auth import AuthConfig

@@ -64,6 +64,8 @@ class Personality:
     strict_list_children: bool = False
     # 9: OCI content types answered 415 (Quay with OCI disabled).
     oci_disabled: bool = False
+    # 8: any Docker content type → 400 MANIFEST_INVALID (Zot).
+    docker_types_refused: bool = False
     # 10: the code for a list naming children absent from the repository (Quay: MANIFEST_INVALID).
     missing_child_code: str = "MANIFEST_BLOB_UNKNOWN"
     # 11: the first N list PUTs after a child manifest PUT fail MANIFEST_BLOB_UNKNOWN (ACR geo).
@@ -74,7 +76,8 @@ class Personality:
     mount_from_missing_401: bool = False
     # 14: the token endpoint honours only the last `scope` parameter (old GitLab).
     token_last_scope_only: bool = False
-    # 15-17: rate limiting style (None = off), after `rate_limit_after` counted requests.
+    # 15-17: rate limiting style (None = off) once `rate_limit_after` requests were counted:
+    # hub_pull counts manifest GETs only (HEAD is free), the others count every request.
     rate_limit: RateLimit | None = None
     rate_limit_after: int = 0
     # 15: Docker Hub's ratelimit-* headers on manifest GETs (the pull quota).
@@ -169,5 +172,7 @@ PERSONALITIES: dict[str, Personality] = {
             "application/vnd.oci.image.config.v1+json",
         ),
     ),
-    "zot": Personality(name="zot", tag_type_lock=True, referrers_api=True),
+    "zot": Personality(
+        name="zot", docker_types_refused=True, tag_type_lock=True, referrers_api=True
+    ),
 }

@@ -5,6 +5,8 @@ request log, direct state access for tests and a switchable Personality.
 
 from __future__ import annotations
 
+import contextlib
+import re
 import socket
 import struct
 import threading
@@ -50,6 +52,7 @@ class FakeRegistry:
         self._script = Script()
         self._server: BackgroundServer | None = None
         self._presign: BackgroundServer | None = None
+        self._presign_host = "127.0.0.1"
         self.host = ""
         self.url = ""
 
@@ -57,24 +60,28 @@ class FakeRegistry:
 
     def __enter__(self) -> FakeRegistry:
         self._server = BackgroundServer(_handler_for(self._serve_registry))
-        self._presign = BackgroundServer(_handler_for(self._serve_presigned))
+        self._presign_host = _second_loopback_host()
+        self._presign = BackgroundServer(_handler_for(self._serve_presigned), self._presign_host)
         self.host = f"127.0.0.1:{self._server.port}"
         self.url = f"http://{self.host}"
         self.api.base_url = self.url
-        self.api.presign_url = f"http://127.0.0.1:{self._presign.port}"
+        self.api.presign_url = f"http://{self._presign_host}:{self._presign.port}"
         return self
 
     def __exit__(self, *exc: object) -> None:
-        # Each close waits up to a poll interval; closing both at once halves teardown.
-        closers = [
-            threading.Thread(target=server.close)
-            for server in (self._server, self._presign)
-            if server is not None
-        ]
-        for closer in closers:
-            closer.start()
-        for closer in closers:
-            closer.join()
+        closers = []
+        for server, host in ((self._server, "127.0.0.1"), (self._presign, self._presign_host)):
+            if server is not None:
+                closer = threading.Thread(target=server.close)
+                closer.start()
+                closers.append((closer, host, server.port))
+        for closer, host, port in closers:
+            # serve_forever sees the shutdown request only when its select() wakes, at the
+            # next 50 ms poll; a connection wakes it at once (teardown is most of a fast test).
+            while closer.is_alive():
+                with contextlib.suppress(OSError):
+                    socket.create_connection((host, port), timeout=0.5).close()
+                closer.join(0.005)
 
     # -- configuration --
 
@@ -108,6 +115,12 @@ class FakeRegistry:
         self, method: str | None = None, path_re: str | None = None, status: int | None = None
     ) -> int:
         return self.log.count(method, path_re, status)
+
+    def tag_puts(self, repo: str | None = None) -> int:
+        """Manifest PUTs by tag (not by digest): children must go by digest, so a push of one
+        list under N tags should make exactly N."""
+        prefix = f"^/v2/{re.escape(repo)}" if repo else "^/v2/.+"
+        return self.count("PUT", prefix + r"/manifests/(?!sha256:)[^/]+$")
 
     @property
     def max_in_flight(self) -> int:
@@ -220,7 +233,11 @@ class _Handler(RigHandler):
 
     def _handle(self) -> None:
         body = self.read_body()
-        headers = {name: value for name, value in self.headers.items()}
+        # Repeated headers (two Accept lines) count as one comma-joined list, as in Go's
+        # net/http, which distribution reads them with.
+        headers: dict[str, str] = {}
+        for name in {key.lower() for key in self.headers}:
+            headers[name] = ", ".join(self.headers.get_all(name) or [])
         self.serve(self, Request.parse(self.command, self.path, headers, body))
 
     do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _handle
@@ -260,6 +277,17 @@ class _Handler(RigHandler):
             self.wfile.flush()
             time.sleep(interval)
         return True
+
+
+def _second_loopback_host() -> str:
+    """127.0.0.2 where it can be bound, so the presigned host differs by name, not only by
+    port, as S3 differs from ECR."""
+    try:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.2", 0))
+    except OSError:
+        return "127.0.0.1"
+    return "127.0.0.2"
 
 
 def _handler_for(serve: Callable[..., Any]) -> Callable[..., BaseHTTPRequestHandler]:

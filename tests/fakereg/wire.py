@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 Headers = Sequence[tuple[str, str]]
+DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
+TAG = re.compile(r"^[\w][\w.-]{0,127}$")
 
 
 def sha256_digest(data: bytes) -> str:
