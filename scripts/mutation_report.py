@@ -62,6 +62,9 @@ EQUIVALENT: dict[str, str] = {
     "hint equal to it; a known spelling never equals the unknown architecture given",
     "manifestor.remote.auth.x_token_expiry__mutmut_7": "no expires_in as 0 or 1: both are raised "
     "to MIN_TOKEN_LIFETIME",
+    "manifestor.remote.auth.x_token_expiry__mutmut_9": "an unreadable expires_in as 0 or 1: both "
+    "are raised to MIN_TOKEN_LIFETIME",
+    "manifestor.remote.auth.xǁAuthenticatorǁ_post_for_token__mutmut_36": "header names ignore case",
     "manifestor.remote.auth.xǁAuthenticatorǁ_cache_key__mutmut_10": "realm `or` fallback: the key "
     "is only used on the Bearer path, where the realm is always set",
     "manifestor.remote.auth.xǁAuthenticatorǁreauthorize__mutmut_18": "an absent scope read as "

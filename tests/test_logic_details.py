@@ -343,6 +343,7 @@ def test_verify_does_not_read_an_attestations_config_and_keeps_its_claim(fake, c
 
     assert report.ok, report.to_json()
     assert report.children[1].claimed == Platform("unknown", "unknown")
+    assert report.children[1].digest == att.digest and report.children[1].attestation is True
 
 
 def test_verify_names_a_child_whose_config_cannot_be_read(fake, client):
@@ -450,3 +451,29 @@ def _authenticator(fake: FakeRegistry, credential: Credential) -> Authenticator:
     transport = Transport()
     challenge = Challenge("bearer", {"realm": f"{fake.url}/token", "service": "fakereg"})
     return Authenticator(transport, fake.url, challenge, credential, TokenCache())
+
+
+def test_upsert_says_when_another_writer_rewrote_the_tag(fake, client):
+    amd64 = fake.seed_image("team/app", "linux/amd64")
+    seed_list_of(fake, "team/app", "1.0", [amd64])
+    fresh = fake.seed_image("team/app", "linux/arm64")
+    notes: list[str] = []
+    rewrites = []
+
+    def settle(seconds: float) -> None:
+        if not rewrites:  # the other writer lands once, during the first settle wait
+            rewrites.append(seed_list_of(fake, "team/app", "1.0", [amd64]))
+
+    upsert_list(
+        client,
+        ref(fake, "team/app:1.0"),
+        [entry_of(fake, "team/app", fresh)],
+        notify=notes.append,
+        policy=QUICK,
+        sleep=settle,
+    )
+
+    target = f"{fake.host}/team/app:1.0"
+    assert notes == [
+        f"{target} was rewritten by another writer (attempt 1); merging again",
+    ]

@@ -322,3 +322,121 @@ def test_an_unchanged_annotated_release_is_found_by_heads_alone(fake, client, li
 
     assert again.unchanged
     assert fake.count("GET", r"/blobs/") == 0 and fake.count("PUT") == 0
+
+
+# -- sample 2's survivors ---------------------------------------------------------------------
+
+
+def test_an_entry_order_that_is_not_an_integer_is_reported(tmp_path):
+    store = ManifestStore(tmp_path)
+    raw = manifest_bytes("amd64")
+    entry = StoredEntry(
+        f"{REGISTRY}/app:1-amd64", parse_manifest(raw).descriptor(Platform("linux", "amd64")), raw
+    )
+    store.save(LIST, [entry], replace=False)
+    path = store.root / LIST_DIR / "127.0.0.1-5056_app-1-amd64"
+    body = json.loads(path.read_bytes())
+    body["manifestorOrder"] = "first"
+    path.write_text(json.dumps(body))
+    (summary,) = store.summaries()
+    assert summary.corrupt == '127.0.0.1-5056_app-1-amd64: "manifestorOrder" is not an integer'
+
+
+def test_a_list_path_that_is_a_file_is_corrupt(tmp_path):
+    store = ManifestStore(tmp_path)
+    store.root.mkdir(parents=True)
+    (store.root / LIST_DIR).write_text("x")
+    from manifestor.errors import CorruptListError
+
+    with pytest.raises(CorruptListError) as caught:
+        store.get(LIST)
+    assert str(caught.value) == (
+        f"manifest list {LIST} is corrupt: {store.root / LIST_DIR} is not a directory"
+    )
+
+
+def test_a_store_name_of_exactly_255_bytes_is_accepted():
+    from manifestor.local.store import docker_store_name
+
+    name = "r.example/" + "a" * (255 - len("r.example_"))
+    assert len(docker_store_name(name).encode()) == 255
+    with pytest.raises(StoreError):
+        docker_store_name(name + "a")
+
+
+def test_an_index_with_annotations_has_no_docker_fallback(fake, client):
+    image = fake.seed_image("team/app", "linux/amd64")
+    fake.script(("PUT", r"/manifests/1\.0$"), fail(400, "MANIFEST_INVALID", "no index here"))
+    with pytest.raises(ManifestInvalidError):
+        push_list(
+            client,
+            ref(fake, "team/app:1.0"),
+            [entry_of(fake, "team/app", image)],
+            annotations={"org.example": "x"},
+        )
+    assert fake.count("PUT", r"/manifests/1\.0$") == 1
+
+
+def test_an_unchanged_push_names_its_target(fake, client):
+    image = fake.seed_image("team/app", "linux/amd64")
+    entries = [entry_of(fake, "team/app", image)]
+    push_list(client, ref(fake, "team/app:1.0"), entries)
+    again = push_list(client, ref(fake, "team/app:1.0"), entries)
+    assert again.unchanged and again.target == ref(fake, "team/app:1.0")
+
+
+def test_token_params_are_read_past_base64_padding():
+    from manifestor.remote.auth import parse_challenges
+
+    for padded in ("abc=", "abc=="):
+        (challenge,) = parse_challenges([f"Bearer realm={padded}, service=x"])
+        assert dict(challenge.params) == {"realm": padded, "service": "x"}
+
+
+def test_a_challenge_without_service_sends_none(tmp_path):
+    from manifestor.local.keychain import Credential
+    from manifestor.remote.auth import Authenticator, Challenge, TokenCache, repository_scope
+    from manifestor.remote.transport import Transport
+
+    auth_config = AuthConfig("bearer", {"alice": "alice-pw"}, {"alice": [("*", ["pull"])]})
+    with FakeRegistry(auth=auth_config) as fake:
+        transport = Transport()
+        try:
+            Authenticator(
+                transport,
+                fake.url,
+                Challenge("bearer", {"realm": f"{fake.url}/token"}),
+                Credential("alice", "alice-pw"),
+                TokenCache(),
+            ).authorization([repository_scope("team/app", "pull")])
+        finally:
+            transport.close()
+        (fetch,) = fake.log.select("GET", r"^/token$")
+    assert "service" not in fetch.query
+
+
+def test_refused_credentials_say_what_to_check(tmp_path):
+    auth_config = AuthConfig("bearer", {"alice": "alice-pw"}, {"alice": [("*", ["pull"])]})
+    with FakeRegistry(auth=auth_config) as fake:
+        with fake_client(tmp_path, username="alice", password="wrong") as client:
+            with pytest.raises(AuthError) as caught:
+                client.get_manifest(ref(fake, "team/app:1.0"))
+        assert str(caught.value) == (
+            f"token server {fake.url}/token rejected the credentials for {fake.host} (HTTP 401); "
+            "check the username and password"
+        )
+
+
+def test_a_retry_is_logged_with_its_status(fake, caplog):
+    import logging
+
+    from manifestor.remote.transport import RetryPolicy, Transport
+
+    fake.script(("GET", r"^/v2/$"), respond(503, "x"))
+    transport = Transport(retry=RetryPolicy(attempts=2, backoff=0.0), sleep=lambda s: None)
+    with caplog.at_level(logging.DEBUG, logger="manifestor.http"):
+        transport.request("GET", f"{fake.url}/v2/")
+    transport.close()
+    assert any(
+        r.getMessage().startswith("retrying after HTTP 503 (attempt 1)") for r in caplog.records
+    )
