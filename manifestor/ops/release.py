@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
+from typing import TYPE_CHECKING
 
 from manifestor.errors import NotFoundError, PlatformMismatchError, UsageError
-from manifestor.local.layout import LocalImage, open_local_images
 from manifestor.model.entries import (
     ListEntry,
     ListFormat,
@@ -35,6 +35,9 @@ from manifestor.ops.publish import (
 )
 from manifestor.ops.upsert import merged_with_current, upsert_list
 from manifestor.remote.client import ManifestInfo, RegistryClient
+
+if TYPE_CHECKING:
+    from manifestor.local.layout import LocalImage
 
 
 @dataclass(frozen=True)
@@ -315,6 +318,8 @@ def _resolve(
     notify: Notify | None,
 ) -> list[ListEntry]:
     if source.local_path is not None:
+        from manifestor.local.layout import open_local_images  # tarfile: only for archives
+
         found = [_local_entry(target, image) for image in open_local_images(source.local_path)]
         entries = [e for e in found if options.selection.wants(e.platform, e.is_attestation)]
         if not any(not e.is_attestation for e in entries):
