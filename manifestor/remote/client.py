@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from manifestor.errors import (
@@ -234,13 +235,17 @@ class RegistryClient:
         truncate: bool = True,
         retry: bool | None = None,
         expected_bytes: int | None = None,
+        stop_between_chunks: bool = True,
     ) -> HttpResponse:
+        """One authenticated request through the run's gate. A body is cut between its
+        chunks once the work sending it is cancelled, unless the caller ends it itself
+        (`stop_between_chunks=False`: a streamed upload that must end cleanly)."""
         endpoint = self._endpoint(repo.domain)
         scopes = list(scopes)
         target = url or endpoint.base_url + path
-        checked = _cancellable(body, self.jobs.check) if body is not None else None
-        if method == "PATCH":
-            checked = body  # a streamed upload ends its own body cleanly when cancelled
+        checked = body
+        if body is not None and stop_between_chunks:
+            checked = _cancellable(body, self.jobs.check)
 
         def send(authorization: str | None) -> HttpResponse:
             # A streamed reply gives its slot back once its headers are in: the body is
@@ -661,21 +666,9 @@ class RegistryClient:
         if body.size is not None:
             headers["Content-Length"] = str(body.size)
         put_url = _with_query(location, digest=digest)
-        try:
-            done = self._call(
-                repo, "PUT", "", scopes, url=put_url, headers=headers, body=body, retry=False
-            )
-        except DeadlineError:
-            self._cancel(repo, location)
-            raise
-        except TransportError as exc:
-            self._cancel(repo, location)
-            raise _UploadFailed(exc) from None
-        except BaseException:
-            # The source failed its own checks (or the run was interrupted): the session
-            # is abandoned, so it is cancelled.
-            self._cancel(repo, location)
-            raise
+        done = self._in_session(
+            repo, location, "PUT", scopes, url=put_url, headers=headers, body=body
+        )
         if done.status in (201, 204):
             return
         error = self._error(done, f"cannot upload blob {digest} to {repo.name}", repo, push=True)
@@ -685,6 +678,30 @@ class RegistryClient:
         if done.status in RETRY_STATUSES or "BLOB_UPLOAD_UNKNOWN" in error.codes:
             raise _UploadFailed(error)
         raise error
+
+    def _in_session(
+        self,
+        repo: Reference,
+        location: str,
+        method: str,
+        scopes: list[Scope],
+        **request: Any,
+    ) -> HttpResponse:
+        """A request of an open upload session, never repeated on its own. Whatever stops it
+        (a deadline, a broken connection, a source that failed its checks, Ctrl-C) gives
+        the session up, and cancels it; a broken connection is worth another try of the
+        whole upload (`_UploadFailed`)."""
+        try:
+            return self._call(repo, method, "", scopes, retry=False, **request)
+        except DeadlineError:
+            self._cancel(repo, location)
+            raise
+        except TransportError as exc:
+            self._cancel(repo, location)
+            raise _UploadFailed(exc) from None
+        except BaseException:
+            self._cancel(repo, location)
+            raise
 
     def _stream_upload(
         self, repo: Reference, scopes: list[Scope], location: str, body: BodySource
@@ -706,26 +723,16 @@ class RegistryClient:
             except Exception as error:  # noqa: BLE001 - raised once the PATCH has ended
                 stopped.append(error)
 
-        try:
-            sent = self._call(
-                repo,
-                "PATCH",
-                "",
-                scopes,
-                url=location,
-                headers={"Content-Type": "application/octet-stream"},
-                body=BodySource(chunks),
-                retry=False,
-            )
-        except DeadlineError:
-            self._cancel(repo, location)
-            raise
-        except TransportError as exc:
-            self._cancel(repo, location)
-            raise _UploadFailed(exc) from None
-        except BaseException:
-            self._cancel(repo, location)
-            raise
+        sent = self._in_session(
+            repo,
+            location,
+            "PATCH",
+            scopes,
+            url=location,
+            headers={"Content-Type": "application/octet-stream"},
+            body=BodySource(chunks),
+            stop_between_chunks=False,
+        )
         if sent.status != 202 or not sent.headers.get("Location"):
             self._cancel(repo, location)
             if stopped:
