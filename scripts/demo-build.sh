@@ -8,33 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
-
-work=$(mktemp -d)
-port=$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-registry="127.0.0.1:${port}"
-cat > "$work/registry.yml" <<YAML
-version: 0.1
-log: {level: error}
-storage:
-  filesystem: {rootdirectory: $work/storage}
-  delete: {enabled: true}
-http: {addr: "$registry", secret: demo-secret}
-YAML
-docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
-registry_pid=$!
-cleanup() {
-  if [ "${KEEP:-0}" = 1 ]; then
-    echo "registry still running at http://$registry (pid $registry_pid, data in $work)"
-  else
-    kill "$registry_pid" 2>/dev/null || true
-    rm -rf "$work"
-  fi
-}
-trap cleanup EXIT
-for _ in $(seq 50); do
-  curl -fsS "http://$registry/v2/" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+source scripts/registry.sh   # sets $work and $registry
 
 export DOCKER_CONFIG="$work/docker"
 export MANIFESTOR_BUILD_STORE="$work/buildah"   # buildah's images stay out of /var/lib/containers
