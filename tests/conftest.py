@@ -12,11 +12,14 @@ import pytest
 from clihelpers import Cli, make_cli, repo_for
 from covsummary import pytest_terminal_summary  # noqa: F401 (coverage totals at the end)
 from fakereg import FakeRegistry
+from logichelpers import fake_client
 from rig.dockerconfig import DockerConfig
 from rig.faultproxy import BlobMirror, FaultProxy
 from rig.images import PushedImage, RigClient, make_image
 from rig.registry import RegistryProcess
 from rig.tokenserver import TokenServer
+
+from manifestor.remote.client import RegistryClient
 
 USERS = {"alice": "alice-pw", "bob": "bob-pw"}
 TOKEN_USERS = {"alice": "alice-pw", "reader": "reader-pw"}
@@ -39,6 +42,20 @@ def fake_registry() -> Iterator[FakeRegistry]:
     set `.personality`, `.auth` and `.script(...)` per test."""
     with FakeRegistry() as registry:
         yield registry
+
+
+@pytest.fixture
+def fake(fake_registry: FakeRegistry) -> FakeRegistry:
+    """The scripted registry, under the short name the logic tests use."""
+    return fake_registry
+
+
+@pytest.fixture
+def client(tmp_path) -> Iterator[RegistryClient]:
+    """An anonymous manifestor client with fast retries (tests/logichelpers.py), for the
+    scripted registry; a test module may define its own `client` instead."""
+    with fake_client(tmp_path) as anonymous:
+        yield anonymous
 
 
 def _registry(tmp_path_factory: pytest.TempPathFactory, kind: str, **kwargs: Any):

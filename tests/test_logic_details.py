@@ -6,13 +6,12 @@ scripted in-process registry (tests/fakereg)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fakereg import FakeRegistry, make_image, respond
 from fakereg.images import OCI_INDEX
-from logichelpers import entry_of, fake_client, ref, seed_list_of, served_list, summary
+from logichelpers import entry_of, ref, seed_list_of, served_list, summary
 
 from manifestor.errors import AuthError, PlatformMismatchError
 from manifestor.local.keychain import Credential
@@ -38,23 +37,10 @@ from manifestor.remote.auth import (
     repository_scope,
     token_expiry,
 )
-from manifestor.remote.client import RegistryClient
 from manifestor.remote.transport import Transport
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "images"
 QUICK = UpsertPolicy(attempts=3, settle=0.0, jitter=0.0)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeRegistry]:
-    with FakeRegistry() as registry:
-        yield registry
-
-
-@pytest.fixture
-def client(tmp_path: Path) -> Iterator[RegistryClient]:
-    with fake_client(tmp_path) as anonymous:
-        yield anonymous
 
 
 class Recorder:

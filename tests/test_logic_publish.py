@@ -8,15 +8,12 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fakereg import PERSONALITIES, FakeImage, FakeRegistry, call, fail, make_image
 from fakereg.images import DOCKER_LIST, OCI_INDEX
 from logichelpers import (
     entry_of,
-    fake_client,
     other_writer_adds,
     ref,
     seed_list_of,
@@ -55,18 +52,6 @@ from manifestor.remote.client import RegistryClient
 
 PLATFORMS = ["linux/amd64", "linux/arm64", "linux/arm/v7", "linux/s390x"]
 QUICK = UpsertPolicy(attempts=3, settle=0.0, jitter=0.0)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeRegistry]:
-    with FakeRegistry() as registry:
-        yield registry
-
-
-@pytest.fixture
-def client(tmp_path: Path) -> Iterator[RegistryClient]:
-    with fake_client(tmp_path) as anonymous:
-        yield anonymous
 
 
 def tag_of(platform: str) -> str:

@@ -5,8 +5,6 @@ list type with nothing lossless to fall back on, duplicate tags, token error mes
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fakereg import AuthConfig, FakeRegistry, fail, respond
@@ -37,20 +35,6 @@ from manifestor.model.reference import parse_reference
 from manifestor.model.spec import Release, SourceSpec
 from manifestor.ops.publish import push_list
 from manifestor.ops.release import ReleaseOptions, publish_release
-from manifestor.remote.client import RegistryClient
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeRegistry]:
-    with FakeRegistry() as registry:
-        yield registry
-
-
-@pytest.fixture
-def client(tmp_path: Path) -> Iterator[RegistryClient]:
-    with fake_client(tmp_path) as anonymous:
-        yield anonymous
-
 
 # -- reference and list messages ---------------------------------------------------------------
 

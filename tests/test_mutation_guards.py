@@ -11,8 +11,6 @@ import email.utils
 import json
 import os
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fakereg import AuthConfig, FakeRegistry, call, make_image, respond
@@ -40,19 +38,6 @@ from manifestor.ops.upsert import UpsertPolicy, upsert_list
 from manifestor.ops.verify import verify_list
 from manifestor.remote.client import RegistryClient
 from manifestor.remote.transport import RetryPolicy, Transport
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeRegistry]:
-    with FakeRegistry() as registry:
-        yield registry
-
-
-@pytest.fixture
-def client(tmp_path: Path) -> Iterator[RegistryClient]:
-    with fake_client(tmp_path) as anonymous:
-        yield anonymous
-
 
 # -- verify ------------------------------------------------------------------------------
 

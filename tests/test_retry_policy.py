@@ -22,12 +22,6 @@ POLICY = RetryPolicy(attempts=4, backoff=0.01, max_backoff=0.02, budget=5.0)
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeRegistry]:
-    with FakeRegistry() as registry:
-        yield registry
-
-
-@pytest.fixture
 def sleeps() -> list[float]:
     return []
 
