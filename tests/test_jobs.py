@@ -7,9 +7,10 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import pytest
+from logichelpers import fake_client
 from requests.structures import CaseInsensitiveDict
 
 from manifestor.errors import CancelledError, NotFoundError
@@ -247,26 +248,27 @@ def test_an_error_in_the_first_source_ends_the_run_without_resolving_the_rest():
     assert transport.requests < 1 + 7 * 5
 
 
-def test_an_upload_body_stops_between_chunks_once_cancelled():
-    jobs = Jobs()
+def test_a_cancelled_upload_stops_within_a_chunk_and_deletes_its_session(fake, tmp_path):
+    """A large upload stops at the next chunk once the run is cancelled, ends its PATCH
+    cleanly and deletes the session; a small one is sent whole."""
     sent: list[int] = []
-    sizes = 1 << 20
+    chunk = 1 << 20
 
-    class SendingTransport(CountingTransport):
-        def request(self, method: str, url: str, **kwargs: object) -> HttpResponse:
-            body = kwargs.get("body")
-            if isinstance(body, BodySource):
-                for n, _chunk in enumerate(body.chunks()):
-                    sent.append(n)
-                    if n == 2:
-                        jobs.cancel()
-            return self._reply(201, url, "", b"")
+    with fake_client(tmp_path) as client:
 
-    big = BodySource(lambda: iter([b"x" * sizes] * 100), 100 * sizes)
-    with RegistryClient(transport=SendingTransport({}), jobs=jobs) as client:  # type: ignore[arg-type]
+        def chunks() -> Iterator[bytes]:
+            for n in range(100):
+                sent.append(n)
+                if n == 2:
+                    client.jobs.cancel()
+                yield b"x" * chunk
+
+        repo = parse_reference(f"{fake.host}/team/app")
         with pytest.raises(CancelledError):
-            client._call(parse_reference("registry.example/app"), "PUT", "/v2/x", [], body=big)
+            client.upload_blob(repo, "sha256:" + "0" * 64, BodySource(chunks, 100 * chunk))
     assert len(sent) == 3
+    assert fake.count("PATCH") == 1 and fake.count("DELETE", r"/blobs/uploads/") == 1
+    assert fake.uploads_open() == 0
 
 
 def test_once_shares_a_result_and_an_error_but_not_a_cancellation():

@@ -87,8 +87,6 @@ _DIGEST_HEADER = re.compile(r"sha256:[a-f0-9]{64}")
 _CONTENT_LENGTH = re.compile(r"[0-9]{1,16}")
 # Image configs are small JSON documents; cap them like manifests, a little wider.
 MAX_CONFIG_BYTES = 8 * 1024 * 1024
-# Bodies up to this size are sent whole, with no cancellation checks between chunks.
-SMALL_BODY = 1024 * 1024
 # How long a stopped run waits for its tasks to stop and delete their upload sessions.
 CLEANUP_SECONDS = 0.8
 # Blobs this large (or of unknown size) are streamed with PATCH; smaller ones go whole.
@@ -235,17 +233,13 @@ class RegistryClient:
         truncate: bool = True,
         retry: bool | None = None,
         expected_bytes: int | None = None,
-        stop_between_chunks: bool = True,
     ) -> HttpResponse:
-        """One authenticated request through the run's gate. A body is cut between its
-        chunks once the work sending it is cancelled, unless the caller ends it itself
-        (`stop_between_chunks=False`: a streamed upload that must end cleanly)."""
+        """One authenticated request through the run's gate. A body is never cut off by a
+        cancel: a request broken off mid-body leaves an upload session that distribution
+        cannot delete, so only the streamed upload ends its own body, cleanly."""
         endpoint = self._endpoint(repo.domain)
         scopes = list(scopes)
         target = url or endpoint.base_url + path
-        checked = body
-        if body is not None and stop_between_chunks:
-            checked = _cancellable(body, self.jobs.check)
 
         def send(authorization: str | None) -> HttpResponse:
             # A streamed reply gives its slot back once its headers are in: the body is
@@ -256,7 +250,7 @@ class RegistryClient:
                     target,
                     headers=headers,
                     authorization=authorization,
-                    body=checked,
+                    body=body,
                     stream=stream,
                     read_limit=read_limit,
                     truncate=truncate,
@@ -731,7 +725,6 @@ class RegistryClient:
             url=location,
             headers={"Content-Type": "application/octet-stream"},
             body=BodySource(chunks),
-            stop_between_chunks=False,
         )
         if sent.status != 202 or not sent.headers.get("Location"):
             self._cancel(repo, location)
@@ -808,20 +801,6 @@ class RegistryClient:
             tag=ref.tag if writes_tag else None,
         )
         return _registry_error(response, what, caller)
-
-
-def _cancellable(body: BodySource, check: Callable[[], None]) -> BodySource:
-    """The same body, stopping between chunks once the work sending it is cancelled, so
-    an upload in flight ends within a chunk of a Ctrl-C or of another task's failure."""
-
-    def chunks() -> Iterator[bytes]:
-        for chunk in body.chunks():
-            check()
-            yield chunk
-
-    if body.size is not None and body.size <= SMALL_BODY:
-        return body
-    return BodySource(chunks, body.size)
 
 
 def _with_query(url: str, **params: str) -> str:
