@@ -39,6 +39,7 @@ from manifestor.model.platform import Platform, parse_platform
 from manifestor.model.reference import parse_reference
 from manifestor.model.spec import parse_source_argument
 from manifestor.remote import client as client_module
+from manifestor.remote import replies
 from manifestor.remote.auth import parse_challenges, parse_scope, pick_challenge, token_expiry
 from manifestor.remote.transport import authority, join_url, parse_retry_after, parse_timeout
 
@@ -222,7 +223,7 @@ def test_token_expiry(payload):
 @FUZZ
 @given(MANIFEST_BYTES, HEADER_TEXT)
 def test_registry_error_bodies_and_links(body, link):
-    client_module._parse_errors(body)
+    replies._parse_errors(body)
     client_module._next_link(link)
 
 
