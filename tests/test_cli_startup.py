@@ -18,9 +18,9 @@ HEAVY = ("requests", "urllib3", "yaml", "tarfile", "rich", "pydantic", "tenacity
 PROBE = """
 import json, sys
 sys.argv = ["manifestor", *json.loads(sys.argv[1])]
-from manifestor.cli.app import main
+from manifestor.cli.app import run
 try:
-    main()
+    sys.exit(run())
 except SystemExit:
     pass
 sys.stderr.write(json.dumps(sorted(sys.modules)))
