@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ctypes
 import errno
 import fcntl
 import hashlib
@@ -20,7 +19,6 @@ import os
 import re
 import shutil
 import stat
-import tempfile
 import threading
 import time
 import uuid
@@ -84,7 +82,11 @@ _STALE_AFTER = 3600.0
 _NO_EXCHANGE = {errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM}
 
 
-def _load_renameat2() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
+def _load_renameat2() -> Any:
+    # ctypes is loaded here, when a list is first swapped, not by every command that
+    # reads the store.
+    import ctypes
+
     try:
         function = ctypes.CDLL(None, use_errno=True).renameat2
     except (OSError, AttributeError):  # not glibc >= 2.28, or not Linux
@@ -95,12 +97,17 @@ def _load_renameat2() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
     return function
 
 
-_renameat2 = _load_renameat2()
+_NOT_LOADED = object()
+# renameat2(2) through libc, or None where there is none; loaded on first use.
+_renameat2: Any = _NOT_LOADED
 
 
 def exchange_paths(first: Path, second: Path) -> bool:
     """Swap two existing paths in one atomic step. False when this system cannot (no
     renameat2, or a filesystem without RENAME_EXCHANGE); other failures raise OSError."""
+    global _renameat2
+    if _renameat2 is _NOT_LOADED:
+        _renameat2 = _load_renameat2()
     if _renameat2 is None:
         return False
     result = _renameat2(
@@ -108,6 +115,8 @@ def exchange_paths(first: Path, second: Path) -> bool:
     )
     if result == 0:
         return True
+    import ctypes  # loaded by _load_renameat2 already
+
     code = ctypes.get_errno()
     if code in _NO_EXCHANGE:
         return False
@@ -323,6 +332,8 @@ class ManifestStore:
                 )
         try:
             tmp_root = self._private_dir(TMP_DIR)
+            import tempfile  # only when a list is written
+
             staging = Path(tempfile.mkdtemp(prefix="save-", dir=tmp_root))
         except OSError as exc:
             raise _os_error(f"cannot save manifest list {list_name}", exc) from None
