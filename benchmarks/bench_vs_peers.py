@@ -795,15 +795,16 @@ def source_tree(destination: Path) -> Path:
     return destination
 
 
-def non_editable_install(venv: Path) -> Path:
-    """`venv`/bin/manifestor from `pip install <copy of this checkout>` (reused if present)."""
+def non_editable_install(venv: Path, interpreter: str = sys.executable) -> Path:
+    """`venv`/bin/manifestor from `pip install <copy of this checkout>` (reused if present),
+    the venv made by `interpreter` (default: the one running this script)."""
     manifestor = venv / "bin" / "manifestor"
     if manifestor.exists():
         print(f"bench: reusing {venv} (pip install of an earlier run)", file=sys.stderr)
         return manifestor
     print(f"bench: pip install (non-editable) into {venv}, about a minute", file=sys.stderr)
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=600)
+    subprocess.run([interpreter, "-m", "venv", str(venv)], check=True, timeout=600)
     with tempfile.TemporaryDirectory(prefix="bench-src-") as src:
         result = subprocess.run(
             [
@@ -919,6 +920,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--venv", type=Path, help="install manifestor (non-editable) here, or reuse the one there"
     )
     parser.add_argument(
+        "--python",
+        default=sys.executable,
+        help="the interpreter that makes the venv (default: this one), e.g. /usr/bin/python3 "
+        "for Debian's own, built with PGO and LTO",
+    )
+    parser.add_argument(
         "--manifestor",
         help="the manifestor command to measure instead (e.g. "
         ".venv/bin/manifestor, an editable install)",
@@ -958,7 +965,7 @@ def main(argv: list[str] | None = None) -> int:
             install = f"{manifestor[0]} (quick mode: this environment's install, maybe editable)"
         else:
             venv = args.venv or Path(temp_venv) / "venv"
-            manifestor = [str(non_editable_install(venv))]
+            manifestor = [str(non_editable_install(venv, args.python))]
             where = venv if args.venv else "a temp venv"
             install = f"non-editable pip install of this checkout in {where}"
         python = str(Path(manifestor[0]).parent / "python")
@@ -972,7 +979,16 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"  date: {time.strftime('%Y-%m-%d %H:%M %Z')}")
         print(f"  manifestor: {version_of([*manifestor, '--version'])}; {install}")
-        print(f"  python: {version_of([python, '--version'])}")
+        real = os.path.realpath(
+            subprocess.run(
+                [python, "-c", "import sys; print(sys._base_executable)"],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout.strip()
+            or python
+        )
+        print(f"  python: {version_of([python, '--version'])} ({real})")
         print(f"  docker: {version_of(['docker', '--version']) if have_docker else 'not on PATH'}")
         podman_state = (
             version_of(["podman", "--version"])
