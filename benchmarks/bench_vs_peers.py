@@ -923,7 +923,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--python",
         default=sys.executable,
         help="the interpreter that makes the venv (default: this one), e.g. /usr/bin/python3 "
-        "for Debian's own, built with PGO and LTO",
+        "for Debian's own build",
     )
     parser.add_argument(
         "--manifestor",
