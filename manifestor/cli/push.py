@@ -138,6 +138,7 @@ def push(
     from manifestor.model.reference import parse_reference
     from manifestor.model.spec import Release
     from manifestor.ops.lists import plan_stored_push, push_stored_list
+    from manifestor.ops.options import PublishOptions
     from manifestor.ops.release import ReleaseOptions, plan_release, publish_releases
 
     opts = global_options(ctx)
@@ -172,17 +173,20 @@ def push(
             if dry_run:
                 _show_plan(plan_stored_push(client, opts.store(), local, fmt), note)
             else:
+                publish = PublishOptions(
+                    fmt,
+                    local.annotations,
+                    tuple(local.target.with_tag(t) for t in local.tags),
+                    notify=note,
+                    warn=note,
+                    progress=bars,
+                )
                 result = push_stored_list(
                     client,
                     opts.store(),
                     local.target,
+                    publish,
                     purge=purge,
-                    list_format=fmt,
-                    annotations=local.annotations,
-                    extra_tags=[local.target.with_tag(t) for t in local.tags],
-                    notify=note,
-                    warn=note,
-                    progress=bars,
                     allow_platform_mismatch=allow_platform_mismatch,
                 )
                 results = [result]

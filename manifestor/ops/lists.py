@@ -35,8 +35,9 @@ from manifestor.model.platform import (
 from manifestor.model.reference import Reference, parse_reference
 from manifestor.model.spec import Release
 from manifestor.ops.assemble import resolve_sources
-from manifestor.ops.events import Notify, Progress, unchanged_note
-from manifestor.ops.publish import PushResult, plan_steps, push_list
+from manifestor.ops.events import Notify, unchanged_note
+from manifestor.ops.options import PublishOptions
+from manifestor.ops.publish import PushResult, plan_steps, publish_entries
 from manifestor.ops.release import ReleasePlan
 from manifestor.remote.client import RegistryClient
 
@@ -237,39 +238,30 @@ def push_stored_list(
     client: RegistryClient,
     store: ManifestStore,
     list_ref: Reference,
+    options: PublishOptions | None = None,
     *,
     purge: bool = False,
-    list_format: ListFormat = "auto",
-    annotations: Mapping[str, str] | None = None,
-    extra_tags: Sequence[Reference] = (),
-    notify: Notify | None = None,
-    warn: Notify | None = None,
-    progress: Progress | None = None,
     allow_platform_mismatch: bool = False,
 ) -> PushResult:
     """Push a local list; with `purge`, remove it only after full success.
-    `notify` hears of children brought in (docker prints those on stdout), `warn` of
-    diagnostics. An entry whose os or architecture contradicts its image's config
-    (annotated windows/arm64 on a linux/386 image) stops the push before anything is
-    written, unless `allow_platform_mismatch`; an unchanged list is not checked again."""
+    The options' `warn` also hears that an unchanged list was left alone. An entry whose
+    os or architecture contradicts its image's config (annotated windows/arm64 on a
+    linux/386 image) stops the push before anything is written, unless
+    `allow_platform_mismatch`; an unchanged list is not checked again."""
+    options = options or PublishOptions()
     with store.locked(list_ref):  # an annotate meanwhile must not be purged unseen
         entries = stored_entries_to_push(store, list_ref)
-        result = push_list(
+        result = publish_entries(
             client,
             list_ref,
             entries,
-            list_format=list_format,
-            annotations=annotations,
-            extra_tags=extra_tags,
-            notify=notify,
-            warn=warn,
-            progress=progress,
+            options,
             before_write=None
             if allow_platform_mismatch
             else lambda: check_platforms_against_configs(client, list_ref, entries),
         )
-        if result.unchanged and warn is not None:
-            warn(unchanged_note(result.target, result.digest))
+        if result.unchanged and options.warn is not None:
+            options.warn(unchanged_note(result.target, result.digest))
         if purge:
             store.remove(list_ref)
         return result

@@ -39,6 +39,7 @@ from manifestor.model.entries import (
 from manifestor.model.oci import DOCKER_LIST, MANIFEST_MEDIA_TYPES, OCI_INDEX, Descriptor, Manifest
 from manifestor.model.reference import Reference
 from manifestor.ops.events import Notify, Progress
+from manifestor.ops.options import PublishOptions
 from manifestor.remote.client import ManifestInfo, PutReceipt, RegistryClient
 
 _DIGEST_IN_TEXT = re.compile(r"sha256:[a-f0-9]{64}")
@@ -96,8 +97,34 @@ def push_list(
     current: Sequence[ManifestInfo | None] | None = None,
     before_write: Callable[[], None] | None = None,
 ) -> PushResult:
+    """`publish_entries` with the options as keywords: the public API's form
+    (`manifestor.push_list`)."""
+    options = PublishOptions(
+        list_format, annotations or {}, tuple(extra_tags), notify, warn, progress
+    )
+    return publish_entries(
+        client,
+        target,
+        entries,
+        options,
+        expect_current=expect_current,
+        current=current,
+        before_write=before_write,
+    )
+
+
+def publish_entries(
+    client: RegistryClient,
+    target: Reference,
+    entries: Sequence[ListEntry],
+    options: PublishOptions,
+    *,
+    expect_current: str | None | _Any = ANY,
+    current: Sequence[ManifestInfo | None] | None = None,
+    before_write: Callable[[], None] | None = None,
+) -> PushResult:
     """Publish `entries` as one list at `target` (its tag, or its digest), then under
-    each of `extra_tags` (same bytes), and read the tag back.
+    each of the options' `extra_tags` (same bytes), and read the tag back.
 
     Tags that already hold exactly this list are left alone; when all do, nothing is
     written and the result says `unchanged`. With `expect_current` (a digest, or None for
@@ -110,9 +137,9 @@ def push_list(
     check_target_name(target)
     check_entries(entries)
     descriptors = [e.descriptor for e in entries]
-    document = list_document(descriptors, list_format, annotations)
-    accepted = equivalent_digests(document, descriptors, list_format, annotations)
-    destinations = [_list_destination(t, document) for t in (target, *extra_tags)]
+    document = list_document(descriptors, options.list_format, options.annotations)
+    accepted = equivalent_digests(document, descriptors, options.list_format, options.annotations)
+    destinations = [_list_destination(t, document) for t in (target, *options.extra_tags)]
     if current is None or len(current) != len(destinations):
         current = [client.head_manifest(d) for d in destinations]
     _check_expected(destinations[0], current[0], expect_current)
@@ -137,7 +164,7 @@ def push_list(
         before_write()
     _check_present(client, target, [e for e in entries if _in_target(e, target) and not e.fetched])
     brought = _unique([e for e in entries if not _in_target(e, target)])
-    copied = _bring_children(client, target, brought, notify, progress)
+    copied = _bring_children(client, target, brought, options)
     if not isinstance(expect_current, _Any):
         _check_expected(destinations[0], client.head_manifest(destinations[0]), expect_current)
     held_types = {str(d): i.media_type for d, i in zip(destinations, current, strict=True) if i}
@@ -145,9 +172,7 @@ def push_list(
         # Every child proven present by this run (not only by an earlier `create`): a
         # refusal naming one is a registry catching up (ACR), worth a short wait.
         settle = not any(e.recorded for e in entries)
-        document, confirmed = _put_list(
-            client, stale, document, descriptors, list_format, annotations, warn, settle
-        )
+        document, confirmed = _put_list(client, stale, document, descriptors, options, settle)
     except ManifestInvalidError as refused:
         raise _with_type_lock_hint(refused, held_types, document) from refused
     except MissingChildError as missing:
@@ -195,9 +220,7 @@ def _put_list(
     destinations: Sequence[Reference],
     document: Manifest,
     descriptors: Sequence[Descriptor],
-    list_format: ListFormat,
-    annotations: Mapping[str, str] | None,
-    notify: Notify | None,
+    options: PublishOptions,
     settle: bool = True,
 ) -> tuple[Manifest, bool]:
     """PUT the list to each destination. Every child was confirmed present in the target
@@ -208,20 +231,22 @@ def _put_list(
     proves what it stored)."""
     first = destinations[0]
     try:
-        receipt = _put_settling(client, first, document, notify, settle)
+        receipt = _put_settling(client, first, document, options.warn, settle)
     except ManifestInvalidError as refused:
-        other = _lossless_alternative(document, descriptors, list_format, annotations)
+        other = _lossless_alternative(
+            document, descriptors, options.list_format, options.annotations
+        )
         if other is None or not _about_list_type(client, first, document, refused):
             raise
-        if notify:
-            notify(
+        if options.warn:
+            options.warn(
                 f"{first.name} refused a list of type {document.media_type}; "
                 f"pushing it as {other.media_type} instead"
             )
         refused_type, document = document.media_type, other
         try:
             receipt = _put_settling(
-                client, _list_destination(first, document), document, notify, settle
+                client, _list_destination(first, document), document, options.warn, settle
             )
         except ManifestInvalidError as again:
             raise ManifestInvalidError(
@@ -453,8 +478,7 @@ def _bring_children(
     client: RegistryClient,
     target: Reference,
     brought: Sequence[ListEntry],
-    notify: Notify | None,
-    progress: Progress | None,
+    options: PublishOptions,
 ) -> list[PushedChild]:
     """Bring children in, concurrently, but a manifest's `subject` (an attestation's
     image) before the manifest itself: GitLab refuses a subject it does not hold yet."""
@@ -464,9 +488,7 @@ def _bring_children(
         waiting = {e.manifest.digest for e in pending}
         ready = [e for e in pending if _subject_of(e.manifest) not in waiting]
         ready = ready or pending  # a subject cycle cannot be ordered; push as given
-        pushed = client.jobs.map(
-            lambda e: _bring_child(client, target, e, notify, progress), ready
-        )
+        pushed = client.jobs.map(lambda e: _bring_child(client, target, e, options), ready)
         done.update((child.digest, child) for child in pushed)
         pending = [e for e in pending if e.manifest.digest not in done]
     return [done[e.manifest.digest] for e in brought]
@@ -482,16 +504,17 @@ def _bring_child(
     client: RegistryClient,
     target: Reference,
     entry: ListEntry,
-    notify: Notify | None,
-    progress: Progress | None,
+    options: PublishOptions,
 ) -> PushedChild:
     at_target = target.at_digest(entry.manifest.digest)
     if client.head_manifest(at_target) is None:
         blobs = list(entry.manifest.blobs())
-        client.jobs.map(lambda blob: _bring_blob(client, entry, target, blob, progress), blobs)
+        client.jobs.map(
+            lambda blob: _bring_blob(client, entry, target, blob, options.progress), blobs
+        )
         client.put_manifest(at_target, entry.manifest)
-    if notify:
-        notify(
+    if options.notify:
+        options.notify(
             f"Pushed ref {target.name}@{entry.manifest.digest} with digest: {entry.manifest.digest}"
         )
     return PushedChild(at_target, entry.manifest.digest)

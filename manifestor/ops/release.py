@@ -26,14 +26,15 @@ from manifestor.model.reference import Reference
 from manifestor.model.spec import Release, SourceSpec
 from manifestor.ops.assemble import resolve_source
 from manifestor.ops.events import Notify, Progress, unchanged_note
+from manifestor.ops.options import PublishOptions
 from manifestor.ops.publish import (
     PushResult,
     check_target_name,
     equivalent_digests,
     plan_steps,
-    push_list,
+    publish_entries,
 )
-from manifestor.ops.upsert import merged_with_current, upsert_list
+from manifestor.ops.upsert import merged_with_current, upsert_entries
 from manifestor.remote.client import ManifestInfo, RegistryClient
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ def plan_release(
     annotations: Mapping[str, str] = release.annotations
     if options.upsert:
         entries, annotations = merged_with_current(
-            client, release.target, entries, options.list_format, release.annotations
+            client, release.target, entries, _publish_options(release, options)
         )
         check_entries(entries)
     document = list_document([e.descriptor for e in entries], options.list_format, annotations)
@@ -145,29 +146,29 @@ def publish_prepared(
     if prepared.unchanged is not None:
         return prepared.unchanged
     release = prepared.release
-    extra_tags = _tags(release)[1:]
+    publish = _publish_options(release, options, notify, progress)
     if options.upsert:
-        return upsert_list(
-            client,
-            release.target,
-            prepared.entries,
-            list_format=options.list_format,
-            annotations=dict(release.annotations),
-            extra_tags=extra_tags,
-            notify=notify,
-            progress=progress,
-        )
-    return push_list(
-        client,
-        release.target,
-        prepared.entries,
-        list_format=options.list_format,
-        annotations=release.annotations,
-        extra_tags=extra_tags,
+        return upsert_entries(client, release.target, prepared.entries, publish)
+    return publish_entries(
+        client, release.target, prepared.entries, publish, current=prepared.current
+    )
+
+
+def _publish_options(
+    release: Release,
+    options: ReleaseOptions,
+    notify: Notify | None = None,
+    progress: Progress | None = None,
+) -> PublishOptions:
+    """How a release's list is written: the run's list type, the release's annotations
+    and extra tags; `notify` hears of children brought in and of diagnostics alike."""
+    return PublishOptions(
+        options.list_format,
+        release.annotations,
+        tuple(_tags(release)[1:]),
         notify=notify,
         warn=notify,
         progress=progress,
-        current=prepared.current,
     )
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 from manifestor.errors import ManifestFormatError, ReadBackError, TagMovedError
 from manifestor.model.entries import ListEntry, ListFormat, describes
@@ -20,7 +20,8 @@ from manifestor.model.platform import platforms_match
 from manifestor.model.reference import Reference
 from manifestor.ops.assemble import fetch_children
 from manifestor.ops.events import Notify, Progress
-from manifestor.ops.publish import PushResult, check_target_name, push_list
+from manifestor.ops.options import PublishOptions
+from manifestor.ops.publish import PushResult, check_target_name, publish_entries
 from manifestor.remote.client import ManifestInfo, RegistryClient
 
 
@@ -72,25 +73,37 @@ def upsert_list(
     policy: UpsertPolicy | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> PushResult:
+    """`upsert_entries` with the options as keywords: the public API's form
+    (`manifestor.upsert`). `notify` hears diagnostics too."""
+    options = PublishOptions(
+        list_format, annotations or {}, tuple(extra_tags), notify, notify, progress
+    )
+    return upsert_entries(client, target, fresh, options, policy=policy, sleep=sleep)
+
+
+def upsert_entries(
+    client: RegistryClient,
+    target: Reference,
+    fresh: Sequence[ListEntry],
+    options: PublishOptions,
+    *,
+    policy: UpsertPolicy | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> PushResult:
     """Merge `fresh` into the list at `target` and push, retrying when raced. The
-    list's index annotations are kept; `annotations` add to or override them."""
+    list's index annotations are kept; the options' `annotations` add to or override
+    them."""
     check_target_name(target)
     policy = policy or UpsertPolicy()
+    notify = options.notify
     for attempt in range(1, policy.attempts + 1):
-        info, merged, merged_annotations = _merge_with_current(
-            client, target, fresh, list_format, annotations
-        )
+        info, merged, merged_annotations = _merge_with_current(client, target, fresh, options)
         try:
-            result = push_list(
+            result = publish_entries(
                 client,
                 target,
                 merged,
-                list_format=list_format,
-                annotations=merged_annotations,
-                extra_tags=extra_tags,
-                notify=notify,
-                warn=notify,
-                progress=progress,
+                replace(options, annotations=merged_annotations),
                 expect_current=info.digest if info else None,
             )
         except (TagMovedError, ReadBackError):
@@ -115,13 +128,10 @@ def merged_with_current(
     client: RegistryClient,
     target: Reference,
     fresh: Sequence[ListEntry],
-    list_format: ListFormat = "auto",
-    annotations: Mapping[str, str] | None = None,
+    options: PublishOptions,
 ) -> tuple[list[ListEntry], dict[str, str]]:
     """The entries and index annotations an upsert would write now (for a dry run)."""
-    _, merged, merged_annotations = _merge_with_current(
-        client, target, fresh, list_format, annotations
-    )
+    _, merged, merged_annotations = _merge_with_current(client, target, fresh, options)
     return merged, merged_annotations
 
 
@@ -129,15 +139,14 @@ def _merge_with_current(
     client: RegistryClient,
     target: Reference,
     fresh: Sequence[ListEntry],
-    list_format: ListFormat,
-    annotations: Mapping[str, str] | None,
+    options: PublishOptions,
 ) -> tuple[ManifestInfo | None, list[ListEntry], dict[str, str]]:
     info = client.head_manifest(target)
     current, kept = _current_list(client, target, info)
     merged = merge_by_platform(current, fresh)
-    if list_format == "docker":
+    if options.list_format == "docker":
         kept = {}  # asked for a Docker list, which cannot carry index annotations
-    return info, merged, {**kept, **(annotations or {})}
+    return info, merged, {**kept, **options.annotations}
 
 
 def _current_list(
