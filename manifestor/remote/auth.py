@@ -1,4 +1,4 @@
-"""Authentication on the wire: challenges, scopes, tokens and their cache.
+"""Authentication on the wire: challenges, scopes, tokens, and the flow that uses them.
 
 Handshake: `GET /v2/` answers 200 (no auth) or 401 with WWW-Authenticate challenges.
 Bearer (preferred): fetch a token from the realm for the scopes a request needs — GET
@@ -7,8 +7,12 @@ falling back to GET when the POST is refused — and cache it per scope set unti
 expires. Basic: send the credentials to the registry host itself. A 401 naming
 `insufficient_scope` earns exactly one fresh token with the added scope. A credential
 that stops working during a run (ECR's 12-hour passwords, a refresh token) is read
-again once (`renew`); stale credentials on a pull-only request fall back to an
-anonymous token, so a public read still works."""
+again once; stale credentials on a pull-only request fall back to an anonymous token,
+so a public read still works.
+
+All of it is one flow per request (`Authenticator.flow`), as in httpx: a generator that
+yields the requests to send (the registry request, token requests) and is sent each
+reply, so the client only drives it (`drive`) and tests script the replies."""
 
 from __future__ import annotations
 
@@ -20,15 +24,22 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Generator, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Protocol, TypeVar
 from urllib.parse import urlencode, urlsplit
 
 from manifestor.errors import AuthError, CredentialsRejectedError, MalformedResponseError
 from manifestor.local.keychain import Credential
 from manifestor.model.body import BodySource
 from manifestor.model.reference import is_loopback_host
-from manifestor.remote.transport import Transport, join_url, redact_url
+from manifestor.remote.transport import (
+    HttpResponse,
+    Transport,
+    authority,
+    join_url,
+    redact_url,
+)
 
 TOKEN_BODY_LIMIT = 64 * 1024
 MIN_TOKEN_LIFETIME = 60.0
@@ -237,11 +248,99 @@ def token_expiry(payload: Mapping[str, object], now: float) -> float:
     return issued + lifetime
 
 
+# -- the requests a flow asks for ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegistryRequest:
+    """A request to the registry and the scopes it needs; the flow adds the Authorization."""
+
+    method: str
+    url: str
+    scopes: tuple[Scope, ...] = ()
+    authorization: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    """A request to the token server: a GET with the scopes in its query, or, with `form`,
+    the OAuth2 POST of a refresh token."""
+
+    method: str
+    url: str
+    authorization: str | None = field(default=None, repr=False)
+    form: str | None = field(default=None, repr=False)
+
+
+AuthRequest = RegistryRequest | TokenRequest
+_T = TypeVar("_T")
+# A flow yields the requests to send, is sent each reply, and returns its result.
+Flow = Generator[AuthRequest, HttpResponse, _T]
+
+
+class CredentialStore(Protocol):
+    """Where a registry's credential is read, and read again once it stopped working
+    (the run's Keychain)."""
+
+    def resolve(self, registry: str) -> Credential | None: ...
+
+    def renew(self, registry: str) -> Credential | None: ...
+
+
+def drive(flow: Flow[_T], send: Callable[[AuthRequest], HttpResponse]) -> _T:
+    """Send each request `flow` yields and hand it the reply, until it returns a result.
+
+    A reply the flow has moved past is closed. The flow is closed however this ends: a
+    flow waiting for a token holds its endpoint's lock, and a failed send must free it."""
+    reply: HttpResponse | None = None
+    try:
+        while True:
+            try:
+                request = next(flow) if reply is None else flow.send(reply)
+            except StopIteration as done:
+                result: _T = done.value
+                if reply is not None and result is not reply:
+                    reply.close()
+                return result
+            except BaseException:
+                if reply is not None:
+                    reply.close()
+                raise
+            if reply is not None:
+                reply.close()
+            reply = send(request)
+    finally:
+        flow.close()
+
+
+def send_token_request(transport: Transport, request: TokenRequest) -> HttpResponse:
+    """Token requests get their own timeout and a small body cap. The POST may be sent
+    again on a broken connection: asking for a token twice does nothing twice."""
+    if request.form is None:
+        return transport.request(
+            request.method,
+            request.url,
+            authorization=request.authorization,
+            read_limit=TOKEN_BODY_LIMIT,
+            timeout=TOKEN_TIMEOUT,
+        )
+    return transport.request(
+        request.method,
+        request.url,
+        retry=True,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        body=BodySource.of_bytes(request.form.encode()),
+        read_limit=TOKEN_BODY_LIMIT,
+        timeout=TOKEN_TIMEOUT,
+    )
+
+
 # -- the authenticator ---------------------------------------------------------------------
 
 
 class Authenticator:
-    """Authorization header values for one registry host, from its challenge."""
+    """How one registry host is authenticated: its challenge, the credential it was given,
+    and the tokens it earned (in a cache shared by every thread of the run)."""
 
     def __init__(
         self,
@@ -253,6 +352,7 @@ class Authenticator:
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        # Used only by `authorization`; a flow sends nothing itself.
         self._transport = transport
         self._registry_url = registry_url
         self._challenge = challenge
@@ -264,6 +364,8 @@ class Authenticator:
         # Set when a pull fell back to an anonymous token: a registry that refuses that
         # token gets this error reported, not a permission problem.
         self.rejected: CredentialsRejectedError | None = None
+        # Held while a token is fetched (across the flow's yields), so that threads needing
+        # one scope set fetch it once; also while the challenge or credential changes.
         self._fetch_lock = threading.Lock()
         self.realm = (
             self._checked_realm(challenge) if challenge and challenge.scheme == "bearer" else None
@@ -273,7 +375,93 @@ class Authenticator:
     def scheme(self) -> str | None:
         return self._challenge.scheme if self._challenge else None
 
-    def adopt(
+    def flow(
+        self, request: RegistryRequest, keychain: CredentialStore, domain: str
+    ) -> Flow[HttpResponse]:
+        """Send `request` authenticated; return the registry's final reply.
+
+        Authorize for the request's scopes and send it. On the registry's own 401: take the
+        challenge if the ping had none, else fetch a token with the scopes the challenge
+        names, and send it once more. A credential that went stale is read again once and
+        the request sent once more. `keychain` is asked for `domain`'s credential."""
+        if authority(request.url) != authority(self._registry_url):
+            # A URL the registry handed us (an upload Location) on another host: it gets
+            # no credentials, like a redirect target.
+            return (yield request)
+
+        def renew() -> bool:
+            return self._renew(lambda: keychain.renew(domain))
+
+        scopes = request.scopes
+        authorization = yield from self._renewing(lambda: self._authorize(scopes), renew)
+        response = yield replace(request, authorization=authorization)
+        # Re-authenticate only for the registry's own reply, never for a redirect target's.
+        own_reply = authority(response.url) == authority(request.url)
+        if own_reply and response.status in (401, 403) and self.rejected is not None:
+            # Stale credentials fell back to an anonymous token, which was not enough.
+            raise self.rejected
+        if own_reply and response.status == 401:
+            challenges = parse_challenges(response.challenges)
+            if self._adopt(challenges, lambda: keychain.resolve(domain)):
+                retry_auth = yield from self._renewing(lambda: self._authorize(scopes), renew)
+            else:
+                retry_auth = yield from self._renewing(
+                    lambda: self._reauthorize(scopes, authorization, challenges), renew
+                )
+            if retry_auth is not None:
+                response = yield replace(request, authorization=retry_auth)
+        if own_reply and self._credential_stale(response) and renew():
+            # A password that expired during the run (ECR's last 12 hours): read it again.
+            authorization = yield from self._authorize(scopes)
+            response = yield replace(request, authorization=authorization)
+        return response
+
+    def authorization(self, scopes: Iterable[Scope]) -> str | None:
+        """The header value for a request needing `scopes` (None: send nothing), fetching
+        a token over this authenticator's transport when none is cached."""
+
+        def send(request: AuthRequest) -> HttpResponse:
+            assert isinstance(request, TokenRequest)  # authorizing asks only the token server
+            return send_token_request(self._transport, request)
+
+        return drive(self._authorize(list(scopes)), send)
+
+    # -- steps of the flow --
+
+    def _renewing(
+        self, authorize: Callable[[], Flow[str | None]], renew: Callable[[], bool]
+    ) -> Flow[str | None]:
+        """`authorize()`; when a token server refuses the credentials, renew them once
+        and authorize again."""
+        try:
+            return (yield from authorize())
+        except CredentialsRejectedError:
+            if not renew():
+                raise
+            return (yield from authorize())
+
+    def _authorize(self, scopes: Iterable[Scope]) -> Flow[str | None]:
+        """The header value for a request needing `scopes`, from the cache when it can."""
+        cred = self._credential
+        if self._challenge is None:
+            return None
+        if cred and cred.registry_token:
+            return f"Bearer {cred.registry_token}"
+        if self._challenge.scheme == "basic":
+            if cred and cred.username and cred.password is not None:
+                return _basic(cred.username, cred.password)
+            return None
+        needed = merge_scopes(scopes)
+        token = self._cache.find(self._cache_key(), needed)
+        if token is None:
+            with self._fetch_lock:  # concurrent requests for one scope set fetch once
+                token = self._cache.find(self._cache_key(), needed)
+                if token is None:
+                    token = yield from self._fetch_token(needed)
+                    self._cache.add(self._cache_key(), token)
+        return f"Bearer {token.value}"
+
+    def _adopt(
         self, challenges: Iterable[Challenge], credential: Callable[[], Credential | None]
     ) -> bool:
         """Take a challenge from a later 401 when the ping had none; True if it changed.
@@ -293,28 +481,7 @@ class Authenticator:
             self._challenge = picked
             return True
 
-    def authorization(self, scopes: Iterable[Scope]) -> str | None:
-        """The header value to send for a request needing `scopes` (None: send nothing)."""
-        cred = self._credential
-        if self._challenge is None:
-            return None
-        if cred and cred.registry_token:
-            return f"Bearer {cred.registry_token}"
-        if self._challenge.scheme == "basic":
-            if cred and cred.username and cred.password is not None:
-                return _basic(cred.username, cred.password)
-            return None
-        needed = merge_scopes(scopes)
-        token = self._cache.find(self._cache_key(), needed)
-        if token is None:
-            with self._fetch_lock:  # concurrent requests for one scope set fetch once
-                token = self._cache.find(self._cache_key(), needed)
-                if token is None:
-                    token = self._fetch_token(needed)
-                    self._cache.add(self._cache_key(), token)
-        return f"Bearer {token.value}"
-
-    def renew(self, credential: Callable[[], Credential | None]) -> bool:
+    def _renew(self, credential: Callable[[], Credential | None]) -> bool:
         """Once per run, after the credential stopped working: read it again (a credential
         helper runs again) and drop the tokens it earned. True when it changed, so trying
         again can help."""
@@ -331,9 +498,9 @@ class Authenticator:
             self._refresh_token = _refresh_token_of(fresh)
             return changed
 
-    def reauthorize(
+    def _reauthorize(
         self, scopes: Iterable[Scope], failed: str | None, challenges: Iterable[Challenge]
-    ) -> str | None:
+    ) -> Flow[str | None]:
         """After a 401: a fresh token covering the scopes plus any the challenge names.
 
         Returns None when trying again cannot help: no bearer flow, or a registry token
@@ -354,9 +521,18 @@ class Authenticator:
             self._cache.discard(self._cache_key(), failed[len("Bearer ") :])
         needed = merge_scopes([*scopes, *extra])
         with self._fetch_lock:
-            token = self._fetch_token(needed)
+            token = yield from self._fetch_token(needed)
             self._cache.add(self._cache_key(), token)
         return f"Bearer {token.value}"
+
+    def _credential_stale(self, response: HttpResponse) -> bool:
+        """A reply that a credential read again might fix: Basic credentials refused (an
+        ECR password is valid 12 hours), or any "token has expired" answer."""
+        if response.status not in (401, 403) or self._challenge is None:
+            return False
+        if self._challenge.scheme == "basic":
+            return True
+        return b"expired" in response.body[:4096].lower()
 
     # -- token endpoint --
 
@@ -394,12 +570,12 @@ class Authenticator:
             raise AuthError(f"refusing token realm {redact_url(url)} on an internal address")
         return url
 
-    def _fetch_token(self, scopes: frozenset[Scope]) -> Token:
+    def _fetch_token(self, scopes: frozenset[Scope]) -> Flow[Token]:
         now = self._clock()
         try:
-            payload = self._post_for_token(scopes) if self._refresh_token else None
+            payload = (yield from self._post_for_token(scopes)) if self._refresh_token else None
             if payload is None:
-                payload = self._get_token(scopes)
+                payload = yield from self._get_token(scopes)
         except CredentialsRejectedError as rejected:
             # Stale credentials must not break a public read (ECR Public); a write, or a
             # login check (no scopes), still reports them.
@@ -407,7 +583,7 @@ class Authenticator:
                 raise
             self.rejected = rejected
             try:
-                payload = self._get_token(scopes, anonymous=True)
+                payload = yield from self._get_token(scopes, anonymous=True)
             except AuthError:
                 raise rejected from None
         value = payload.get("token") or payload.get("access_token")
@@ -422,7 +598,9 @@ class Authenticator:
         service = self._challenge.params.get("service") if self._challenge else None
         return {"service": service} if service else {}
 
-    def _get_token(self, scopes: frozenset[Scope], anonymous: bool = False) -> dict[str, object]:
+    def _get_token(
+        self, scopes: frozenset[Scope], anonymous: bool = False
+    ) -> Flow[dict[str, object]]:
         assert self.realm is not None
         cred = None if anonymous else self._credential
         params: list[tuple[str, str]] = list(self._service_params().items())
@@ -434,16 +612,10 @@ class Authenticator:
             authorization = _basic(cred.username, secret)
         sep = "&" if urlsplit(self.realm).query else "?"
         url = self.realm + (sep + urlencode(params) if params else "")
-        response = self._transport.request(
-            "GET",
-            url,
-            authorization=authorization,
-            read_limit=TOKEN_BODY_LIMIT,
-            timeout=TOKEN_TIMEOUT,
-        )
+        response = yield TokenRequest("GET", url, authorization=authorization)
         return self._token_payload(response.status, response.body, cred is not None)
 
-    def _post_for_token(self, scopes: frozenset[Scope]) -> dict[str, object] | None:
+    def _post_for_token(self, scopes: frozenset[Scope]) -> Flow[dict[str, object] | None]:
         assert self.realm is not None and self._refresh_token is not None
         form = {
             "grant_type": "refresh_token",
@@ -452,15 +624,7 @@ class Authenticator:
             **self._service_params(),
             "scope": " ".join(str(s) for s in sorted(scopes)),
         }
-        response = self._transport.request(
-            "POST",
-            self.realm,
-            retry=True,  # asking for a token twice does nothing twice
-            headers={"Content-Type": "application/x-www-form-urlencoded"},
-            body=BodySource.of_bytes(urlencode(form).encode()),
-            read_limit=TOKEN_BODY_LIMIT,
-            timeout=TOKEN_TIMEOUT,
-        )
+        response = yield TokenRequest("POST", self.realm, form=urlencode(form))
         # Registries that do not implement the OAuth2 POST answer these; use GET instead.
         if response.status in (400, 401, 404, 405):
             return None

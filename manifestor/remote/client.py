@@ -22,7 +22,6 @@ from urllib.parse import urlencode, urlsplit
 from manifestor.errors import (
     CancelledError,
     CredentialsError,
-    CredentialsRejectedError,
     DeadlineError,
     DigestMismatchError,
     MalformedResponseError,
@@ -51,11 +50,16 @@ from manifestor.model.oci import (
 from manifestor.model.reference import Reference, api_host
 from manifestor.remote.auth import (
     Authenticator,
+    AuthRequest,
+    RegistryRequest,
     Scope,
     TokenCache,
+    TokenRequest,
+    drive,
     parse_challenges,
     pick_challenge,
     repository_scope,
+    send_token_request,
 )
 from manifestor.remote.jobs import Jobs
 from manifestor.remote.ratelimit import read_rate_limit
@@ -218,18 +222,19 @@ class RegistryClient:
         cancel: a request broken off mid-body leaves an upload session that distribution
         cannot delete, so only the streamed upload ends its own body, cleanly."""
         endpoint = self._endpoint(repo.domain)
-        scopes = list(scopes)
         target = url or endpoint.base_url + path
 
-        def send(authorization: str | None) -> HttpResponse:
+        def send(request: AuthRequest) -> HttpResponse:
+            if isinstance(request, TokenRequest):
+                return send_token_request(self.transport, request)
             # A streamed reply gives its slot back once its headers are in: the body is
             # read by whoever consumes it, often inside another request's slot.
-            with self.jobs.gate(authority(target)):
+            with self.jobs.gate(authority(request.url)):
                 return self.transport.request(
-                    method,
-                    target,
+                    request.method,
+                    request.url,
                     headers=headers,
-                    authorization=authorization,
+                    authorization=request.authorization,
                     body=body,
                     stream=stream,
                     read_limit=read_limit,
@@ -238,39 +243,11 @@ class RegistryClient:
                     expected_bytes=expected_bytes,
                 )
 
-        if authority(target) != authority(endpoint.base_url):
-            # A URL the registry handed us (an upload Location) on another host: it gets
-            # no credentials, like a redirect target.
-            return send(None)
-
-        def renew() -> bool:
-            return endpoint.auth.renew(lambda: self.keychain.renew(repo.domain))
-
-        authorization = _renewing(lambda: endpoint.auth.authorization(scopes), renew)
-        response = send(authorization)
-        # Re-authenticate only for the registry's own 401, never for a redirect target's.
-        own_reply = authority(response.url) == authority(target)
-        if own_reply and response.status in (401, 403) and endpoint.auth.rejected is not None:
-            # Stale credentials fell back to an anonymous token, which was not enough.
-            response.close()
-            raise endpoint.auth.rejected
-        if response.status == 401 and own_reply:
-            challenges = parse_challenges(response.challenges)
-            if endpoint.auth.adopt(challenges, lambda: self.keychain.resolve(repo.domain)):
-                retry_auth = _renewing(lambda: endpoint.auth.authorization(scopes), renew)
-            else:
-                retry_auth = _renewing(
-                    lambda: endpoint.auth.reauthorize(scopes, authorization, challenges), renew
-                )
-            if retry_auth is not None:
-                authorization = retry_auth
-                response.close()
-                response = send(retry_auth)
-        if own_reply and _credential_stale(response, endpoint.auth.scheme) and renew():
-            # A password that expired during the run (ECR's last 12 hours): read it again.
-            response.close()
-            response = send(_renewing(lambda: endpoint.auth.authorization(scopes), lambda: False))
-        self._watch_quota(repo.domain, response)
+        request = RegistryRequest(method, target, tuple(scopes))
+        response = drive(endpoint.auth.flow(request, self.keychain, repo.domain), send)
+        if authority(target) == authority(endpoint.base_url):
+            # Rate limits are the registry's; another host (an upload Location) has its own.
+            self._watch_quota(repo.domain, response)
         return response
 
     def _watch_quota(self, domain: str, response: HttpResponse) -> None:
@@ -809,24 +786,3 @@ def _next_link(header: str | None) -> str | None:
         if 'rel="next"' in part and "<" in part and ">" in part:
             return part[part.index("<") + 1 : part.index(">")]
     return None
-
-
-def _renewing(fetch: Callable[[], str | None], renew: Callable[[], bool]) -> str | None:
-    """`fetch()` an Authorization value; when a token server refuses the credentials,
-    renew them once and fetch again."""
-    try:
-        return fetch()
-    except CredentialsRejectedError:
-        if not renew():
-            raise
-        return fetch()
-
-
-def _credential_stale(response: HttpResponse, scheme: str | None) -> bool:
-    """A reply that a credential read again might fix: Basic credentials refused (an
-    ECR password is valid 12 hours), or any "token has expired" answer."""
-    if response.status not in (401, 403) or scheme is None:
-        return False
-    if scheme == "basic":
-        return True
-    return b"expired" in response.body[:4096].lower()
