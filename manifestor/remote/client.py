@@ -59,6 +59,7 @@ from manifestor.remote.auth import (
 )
 from manifestor.remote.jobs import Jobs
 from manifestor.remote.ratelimit import read_rate_limit
+from manifestor.remote.redact import redact_url
 from manifestor.remote.replies import Caller, registry_error
 from manifestor.remote.transport import (
     RETRY_STATUSES,
@@ -66,10 +67,8 @@ from manifestor.remote.transport import (
     HttpResponse,
     RetryPolicy,
     Transport,
-    authority,
-    join_url,
-    redact_url,
 )
+from manifestor.remote.urls import authority, join_url
 
 log = logging.getLogger("manifestor.http")
 # Rate limits near or hit are warnings a user sees (on stderr, by logging's last resort).

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import requests
 import requests.adapters
@@ -53,6 +53,13 @@ from manifestor.errors import (
 from manifestor.model.body import BodySource
 from manifestor.model.reference import is_loopback_host
 from manifestor.remote.ratelimit import is_secondary_rate_limit, read_rate_limit, wait_in_message
+from manifestor.remote.redact import (
+    redact_text,
+    redact_url,
+    trace_headers,
+    trace_response_headers,
+)
+from manifestor.remote.urls import authority, join_url
 
 log = logging.getLogger("manifestor.http")
 
@@ -67,8 +74,6 @@ MAX_REDIRECTS = 5
 MIN_RATE = 64 * 1024
 # Error, token and ping bodies are small; anything bigger is read only this far.
 SMALL_BODY_LIMIT = 1024 * 1024
-_SAFE_QUERY_KEYS = frozenset({"digest", "mount", "from", "n", "last", "scope", "service", "tag"})
-_QUERY_PARAM_IN_TEXT = re.compile(r"([?&])([^=&\s?#]+)=([^&\s'\")#]*)")
 
 
 @dataclass(frozen=True)
@@ -326,67 +331,6 @@ class _ContextAdapter(_WatchedAdapter):
     def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
         # The context already holds the CAs, client cert and verify mode.
         return None
-
-
-def redact_url(url: str) -> str:
-    """Query values may carry upload state or signatures; keep only harmless ones."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # malformed (a header a registry sent): show no query at all
-        head, sep, _ = url.partition("?")
-        return head + ("?REDACTED" if sep else "")
-    if not parts.query:
-        return url
-    query = [
-        (k, v if k in _SAFE_QUERY_KEYS else "REDACTED")
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-    ]
-    return urlunsplit(parts._replace(query=urlencode(query, safe=":/")))
-
-
-def redact_text(text: str) -> str:
-    """Like `redact_url` for URLs inside free text: urllib3 quotes the whole URL in its
-    errors ("Max retries exceeded with url: ...?_state=...")."""
-    return _QUERY_PARAM_IN_TEXT.sub(
-        lambda m: f"{m[1]}{m[2]}={m[3] if m[2] in _SAFE_QUERY_KEYS else 'REDACTED'}", text
-    )
-
-
-def authority(url: str) -> str:
-    """`https://Host:443/x` -> `host:443`; the unit a credential belongs to."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        host = (parts.hostname or "").lower()
-    except ValueError:  # a bad port or IPv6 literal, from a header the registry sent
-        raise MalformedResponseError(f"invalid URL {_quoted_url(url)}") from None
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{host}:{port}"
-
-
-def join_url(base: str, reference: str, what: str) -> str:
-    """`reference` (a Location, a Link, a token realm) resolved against `base`; anything
-    that is not a well-formed http(s) URL is a MalformedResponseError naming `what`."""
-    try:
-        url = urljoin(base, reference.strip())
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        raise MalformedResponseError(
-            f"{what} is not a valid URL: {_quoted_url(reference)}"
-        ) from None
-    if (
-        parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or any(c in url for c in "\r\n\x00 ")
-    ):
-        raise MalformedResponseError(f"{what} is not an http(s) URL: {_quoted_url(reference)}")
-    return url
-
-
-def _quoted_url(url: str) -> str:
-    return repr(redact_url(url)[:200])
 
 
 _DELTA_SECONDS = re.compile(r"[0-9]+")
@@ -783,7 +727,7 @@ class Transport:
         keep_open = False
         try:
             data = _open_body(body)
-            log.debug("> %s %s%s", method, redact_url(url), _trace_headers(headers, authorization))
+            log.debug("> %s %s%s", method, redact_url(url), trace_headers(headers, authorization))
             _current.exchange = exchange
             try:
                 raw = self._session.request(
@@ -842,7 +786,7 @@ class Transport:
             "< %d %s%s",
             response.status,
             redact_url(url),
-            _trace_response_headers(response.headers),
+            trace_response_headers(response.headers),
         )
         return response
 
@@ -999,28 +943,3 @@ def _ssl_reason(exc: BaseException) -> str:
 def _looks_like_tls_port(response: HttpResponse) -> bool:
     # Go's TLS server answers plain HTTP with this 400; try https on that port instead.
     return response.status == 400 and b"HTTP request to an HTTPS server" in response.body
-
-
-def _trace_headers(headers: Mapping[str, str] | None, authorization: str | None) -> str:
-    shown = dict(headers or {})
-    if authorization:
-        shown["Authorization"] = authorization.split(" ", 1)[0] + " REDACTED"
-    return "".join(f"\n    {k}: {v}" for k, v in shown.items())
-
-
-def _trace_response_headers(headers: Mapping[str, str]) -> str:
-    keep = (
-        "Content-Type",
-        "Content-Length",
-        "Docker-Content-Digest",
-        "Location",
-        "WWW-Authenticate",
-        "Retry-After",
-        "RateLimit-Remaining",
-    )
-    lines = []
-    for name in keep:
-        value = headers.get(name)
-        if value is not None:
-            lines.append(f"\n    {name}: {redact_url(value) if name == 'Location' else value}")
-    return "".join(lines)
