@@ -57,13 +57,13 @@ from manifestor.remote.auth import (
     pick_challenge,
     repository_scope,
 )
+from manifestor.remote.deadline import Deadline
 from manifestor.remote.jobs import Jobs
 from manifestor.remote.ratelimit import read_rate_limit
 from manifestor.remote.redact import redact_url
 from manifestor.remote.replies import Caller, registry_error
 from manifestor.remote.transport import (
     RETRY_STATUSES,
-    Deadline,
     HttpResponse,
     RetryPolicy,
     Transport,

@@ -21,7 +21,6 @@ import logging
 import math
 import os
 import re
-import socket
 import ssl
 import threading
 import time
@@ -34,8 +33,6 @@ from urllib.parse import urlsplit
 import requests
 import requests.adapters
 import urllib3
-import urllib3.connection
-import urllib3.connectionpool
 from requests.structures import CaseInsensitiveDict
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_exponential, wait_random
@@ -52,6 +49,7 @@ from manifestor.errors import (
 )
 from manifestor.model.body import BodySource
 from manifestor.model.reference import is_loopback_host
+from manifestor.remote.deadline import Deadline
 from manifestor.remote.ratelimit import is_secondary_rate_limit, read_rate_limit, wait_in_message
 from manifestor.remote.redact import (
     redact_text,
@@ -60,6 +58,7 @@ from manifestor.remote.redact import (
     trace_response_headers,
 )
 from manifestor.remote.urls import authority, join_url
+from manifestor.remote.watchdog import Exchange, RequestCut, WatchedAdapter
 
 log = logging.getLogger("manifestor.http")
 
@@ -87,127 +86,6 @@ class RetryPolicy:
     max_backoff: float = 8.0
     budget: float = 120.0
     request_limit: float = 120.0
-
-
-@dataclass(frozen=True)
-class Deadline:
-    """When the whole run must end (`--timeout`, MANIFESTOR_TIMEOUT), on the monotonic clock."""
-
-    seconds: float
-    ends_at: float
-
-    @classmethod
-    def after(cls, seconds: float) -> Deadline:
-        if not math.isfinite(seconds) or seconds <= 0:
-            raise ValueError("a timeout must be a positive number of seconds")
-        return cls(seconds, time.monotonic() + seconds)
-
-    def remaining(self) -> float:
-        return self.ends_at - time.monotonic()
-
-    def expired_error(self) -> DeadlineError:
-        return DeadlineError(f"the run's time limit of {self.seconds:g} s (--timeout) ran out")
-
-
-def parse_timeout(text: str, where: str) -> Deadline:
-    """`--timeout` / MANIFESTOR_TIMEOUT: seconds, or with a unit (`90s`, `15m`, `2h`)."""
-    from manifestor.errors import UsageError
-
-    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smh]?)\s*", text or "")
-    if not match:
-        raise UsageError(f"{where}: {text!r} is not a duration (seconds, or 90s, 15m, 2h)")
-    seconds = float(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600}[match[2]]
-    try:
-        return Deadline.after(seconds)
-    except ValueError:
-        raise UsageError(f"{where}: the timeout must be more than 0 seconds") from None
-
-
-class _Exchange:
-    """One exchange's total time limit: when it runs out, the socket the exchange uses is
-    shut down, which ends any read or write blocked on it at once."""
-
-    def __init__(self, limit: float | None) -> None:
-        self.limit = limit
-        self.expired = False
-        self._lock = threading.Lock()
-        self._connection: Any = None
-        self._timer: threading.Timer | None = None
-        if limit is not None:
-            self._timer = threading.Timer(max(limit, 0.0), self._expire)
-            self._timer.daemon = True
-            self._timer.start()
-
-    def attach(self, connection: Any) -> None:
-        with self._lock:
-            self._connection = connection
-            if self.expired:
-                _cut(connection)
-
-    def _expire(self) -> None:
-        with self._lock:
-            self.expired = True
-            if self._connection is not None:
-                _cut(self._connection)
-
-    def stop(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-
-
-def _cut(connection: Any) -> None:
-    sock = getattr(connection, "sock", None)
-    if sock is None:
-        return
-    try:
-        # socket.socket's own shutdown, also for an SSLSocket: it ends a blocked read
-        # without tearing down the SSL object under the reading thread.
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-    except OSError:
-        pass
-
-
-# The exchange each thread is sending, so the connection urllib3 picks can be attached.
-_current = threading.local()
-
-
-class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        exchange = getattr(_current, "exchange", None)
-        if exchange is not None:
-            exchange.attach(self)
-        super().request(*args, **kwargs)
-
-
-class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        exchange = getattr(_current, "exchange", None)
-        if exchange is not None:
-            exchange.attach(self)
-        super().request(*args, **kwargs)
-
-
-class _WatchedHTTPPool(urllib3.connectionpool.HTTPConnectionPool):
-    ConnectionCls = _WatchedHTTPConnection
-
-
-class _WatchedHTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
-    ConnectionCls = _WatchedHTTPSConnection
-
-
-class _WatchedAdapter(requests.adapters.HTTPAdapter):
-    """Connections that a watchdog can cut."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": _WatchedHTTPPool,
-            "https": _WatchedHTTPSPool,
-        }
-
-
-class _RequestCut(Exception):
-    """An exchange ran past its total limit and was cut; retried like a timeout."""
 
 
 class _GiveUp(Exception):
@@ -247,7 +125,7 @@ class HttpResponse:
     # Unavailable 5 times over 31 s".
     attempts: int = 1
     elapsed: float = 0.0
-    exchange: _Exchange | None = field(default=None, repr=False)
+    exchange: Exchange | None = field(default=None, repr=False)
 
     def iter_content(self, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         if self.raw is None:
@@ -317,7 +195,7 @@ class _HeaderAuth(requests.auth.AuthBase):
         return request
 
 
-class _ContextAdapter(_WatchedAdapter):
+class _ContextAdapter(WatchedAdapter):
     """An adapter whose TLS settings come from our SSLContext, not from certifi."""
 
     def __init__(self, context: ssl.SSLContext, **kwargs: Any) -> None:
@@ -403,7 +281,7 @@ class Transport:
         self._lock = threading.Lock()
         self._host_locks: dict[str, threading.Lock] = {}
         for scheme in ("http://", "https://"):
-            self._session.mount(scheme, _WatchedAdapter(pool_maxsize=8))
+            self._session.mount(scheme, WatchedAdapter(pool_maxsize=8))
 
     def close(self) -> None:
         self._session.close()
@@ -587,7 +465,7 @@ class Transport:
             return exc.response
         except _GiveUp as exc:
             raise exc.error from None
-        except _RequestCut as exc:
+        except RequestCut as exc:
             raise DeadlineError(str(exc)) from None
         except requests.exceptions.RequestException as exc:
             certs_dir = self._host_certs_dir(urlsplit(url).netloc.lower()).parent
@@ -722,27 +600,25 @@ class Transport:
             limit = run_left if limit is None else min(limit, run_left)
             timeout = (min(timeout[0], run_left), min(timeout[1], run_left))
         self._ensure_adapter(url)
-        exchange = _Exchange(limit)
-        outer = getattr(_current, "exchange", None)
+        exchange = Exchange(limit)
         keep_open = False
         try:
             data = _open_body(body)
             log.debug("> %s %s%s", method, redact_url(url), trace_headers(headers, authorization))
-            _current.exchange = exchange
             try:
-                raw = self._session.request(
-                    method,
-                    url,
-                    headers=dict(headers or {}),
-                    auth=_HeaderAuth(authorization),
-                    data=data,
-                    stream=True,
-                    allow_redirects=False,
-                    timeout=timeout,
-                    verify=not self._skips_verification(url),
-                )
+                with exchange.sending():
+                    raw = self._session.request(
+                        method,
+                        url,
+                        headers=dict(headers or {}),
+                        auth=_HeaderAuth(authorization),
+                        data=data,
+                        stream=True,
+                        allow_redirects=False,
+                        timeout=timeout,
+                        verify=not self._skips_verification(url),
+                    )
             finally:
-                _current.exchange = outer
                 if hasattr(data, "close"):
                     data.close()
             challenges = tuple(raw.raw.headers.getlist("WWW-Authenticate")) if raw.raw else ()
@@ -790,10 +666,10 @@ class Transport:
         )
         return response
 
-    def _cut_error(self, method: str, url: str, exchange: _Exchange) -> Exception:
+    def _cut_error(self, method: str, url: str, exchange: Exchange) -> Exception:
         if self.deadline is not None and self.deadline.remaining() <= 0:
             return self.deadline.expired_error()
-        return _RequestCut(
+        return RequestCut(
             f"{method} {redact_url(url)} took longer than its {exchange.limit or 0:.0f} s "
             "limit; cut off"
         )
@@ -853,7 +729,7 @@ def _outcome_text(exc: BaseException | None) -> str:
 
 
 def _is_retryable(exc: BaseException) -> bool:
-    if isinstance(exc, _RetryableStatus | _RequestCut):
+    if isinstance(exc, _RetryableStatus | RequestCut):
         return True
     if isinstance(exc, TransportError) and not isinstance(exc, TLSError):
         # A streamed body (a blob copied from another registry) broke while being sent:
