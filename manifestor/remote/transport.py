@@ -19,7 +19,6 @@ from __future__ import annotations
 import email.utils
 import logging
 import math
-import os
 import re
 import ssl
 import threading
@@ -50,6 +49,7 @@ from manifestor.errors import (
 from manifestor.model.body import BodySource
 from manifestor.model.reference import is_loopback_host
 from manifestor.remote.deadline import Deadline
+from manifestor.remote.failures import is_cert_error, short_reason, transport_error
 from manifestor.remote.ratelimit import is_secondary_rate_limit, read_rate_limit, wait_in_message
 from manifestor.remote.redact import (
     redact_text,
@@ -57,13 +57,12 @@ from manifestor.remote.redact import (
     trace_headers,
     trace_response_headers,
 )
+from manifestor.remote.tls import default_certs_dirs, host_certs_dir, ssl_context
 from manifestor.remote.urls import authority, join_url
 from manifestor.remote.watchdog import Exchange, RequestCut, WatchedAdapter
 
 log = logging.getLogger("manifestor.http")
 
-DEFAULT_CERTS_DIR = Path("/etc/docker/certs.d")
-CONTAINERS_CERTS_DIR = Path("/etc/containers/certs.d")
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 # Methods whose repetition cannot do anything twice; others are retried by their caller.
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
@@ -141,7 +140,7 @@ class HttpResponse:
                     f"reading {redact_url(self.url)} took longer than its "
                     f"{self.exchange.limit:g} s limit; cut off"
                 ) from None
-            raise _transport_error(exc, self.url) from exc
+            raise transport_error(exc, self.url) from exc
         finally:
             if self.exchange is not None:
                 self.exchange.stop()
@@ -230,14 +229,6 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, stamp - (time.time() if now is None else now))
 
 
-def default_certs_dirs(environ: Mapping[str, str] | None = None) -> tuple[Path, ...]:
-    """Where per-registry TLS files are looked for: docker's certs.d, then the containers
-    tools' (podman, buildah, skopeo) system-wide and per-user ones."""
-    env = os.environ if environ is None else environ
-    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
-    return (DEFAULT_CERTS_DIR, CONTAINERS_CERTS_DIR, home / ".config" / "containers" / "certs.d")
-
-
 class Transport:
     """Sends requests to registries and token servers; see the module docstring."""
 
@@ -262,8 +253,6 @@ class Transport:
             self.certs_dirs = tuple(Path(d) for d in certs_dirs)
         else:
             self.certs_dirs = default_certs_dirs()
-        # Messages point here for a host with no folder anywhere yet.
-        self.certs_dir = self.certs_dirs[0] if self.certs_dirs else DEFAULT_CERTS_DIR
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
         self.deadline = deadline
@@ -313,7 +302,7 @@ class Transport:
                 try:
                     response = self.request("GET", url)
                 except TLSError as exc:
-                    if exc.__cause__ is not None and _is_cert_error(exc.__cause__):
+                    if exc.__cause__ is not None and is_cert_error(exc.__cause__):
                         raise
                     first_error = first_error or exc
                     continue
@@ -354,44 +343,12 @@ class Transport:
         with self._lock:
             if netloc in self._mounted:
                 return
-            adapter = _ContextAdapter(self._ssl_context(netloc), pool_maxsize=8)
+            context = ssl_context(
+                host_certs_dir(self.certs_dirs, netloc), verify=netloc not in self._insecure_hosts
+            )
+            adapter = _ContextAdapter(context, pool_maxsize=8)
             self._session.mount(f"https://{netloc}/", adapter)
             self._mounted.add(netloc)
-
-    def _host_certs_dir(self, netloc: str) -> Path:
-        """The folder with `netloc`'s TLS files: the first certs.d that has one."""
-        for directory in self.certs_dirs:
-            if (directory / netloc).is_dir():
-                return directory / netloc
-        return self.certs_dir / netloc
-
-    def _ssl_context(self, netloc: str) -> ssl.SSLContext:
-        context = ssl.create_default_context()
-        host_dir = self._host_certs_dir(netloc)
-        if host_dir.is_dir():
-            for ca in sorted(host_dir.glob("*.crt")):
-                try:
-                    context.load_verify_locations(cafile=str(ca))
-                except (OSError, ssl.SSLError) as exc:
-                    raise TLSError(f"cannot load CA certificate {ca}: {exc}") from None
-            for cert in sorted(host_dir.glob("*.cert")):
-                key = cert.with_suffix(".key")
-                if not key.exists():
-                    raise TLSError(
-                        f"client certificate {cert} has no matching key {key.name} "
-                        "(CA certificates must use the extension .crt)"
-                    )
-                try:
-                    context.load_cert_chain(str(cert), str(key))
-                except (OSError, ssl.SSLError) as exc:
-                    raise TLSError(f"cannot load client certificate {cert}: {exc}") from None
-            for key in sorted(host_dir.glob("*.key")):
-                if not key.with_suffix(".cert").exists():
-                    raise TLSError(f"client key {key} has no matching certificate")
-        if netloc in self._insecure_hosts:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        return context
 
     def _skips_verification(self, url: str) -> bool:
         return urlsplit(url).netloc.lower() in self._insecure_hosts
@@ -468,8 +425,8 @@ class Transport:
         except RequestCut as exc:
             raise DeadlineError(str(exc)) from None
         except requests.exceptions.RequestException as exc:
-            certs_dir = self._host_certs_dir(urlsplit(url).netloc.lower()).parent
-            raise _transport_error(exc, url, certs_dir) from exc
+            certs_dir = host_certs_dir(self.certs_dirs, urlsplit(url).netloc.lower()).parent
+            raise transport_error(exc, url, certs_dir) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     def remaining(self) -> float | None:
@@ -724,7 +681,7 @@ def _outcome_text(exc: BaseException | None) -> str:
     if isinstance(exc, _RetryableStatus):
         return f"last answer {exc.response.status} {exc.response.reason}".strip()
     if isinstance(exc, requests.exceptions.RequestException):
-        return _short_reason(exc)
+        return short_reason(exc)
     return redact_text(str(exc))[:200] if exc else "no answer"
 
 
@@ -743,77 +700,6 @@ def _is_retryable(exc: BaseException) -> bool:
         | requests.exceptions.ChunkedEncodingError
         | requests.exceptions.Timeout,
     )
-
-
-def _is_cert_error(exc: BaseException) -> bool:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, ssl.SSLCertVerificationError):
-            return True
-        if "CERTIFICATE_VERIFY_FAILED" in str(current):
-            return True
-        current = current.__cause__ or current.__context__ or _first_arg_exception(current)
-    return False
-
-
-def _first_arg_exception(exc: BaseException) -> BaseException | None:
-    for arg in getattr(exc, "args", ()):
-        if isinstance(arg, BaseException):
-            return arg
-        reason = getattr(arg, "reason", None)
-        if isinstance(reason, BaseException):
-            return reason
-    return None
-
-
-def _transport_error(
-    exc: requests.exceptions.RequestException, url: str, certs_dir: Path = DEFAULT_CERTS_DIR
-) -> TransportError:
-    where = redact_url(url)
-    host = urlsplit(url).netloc
-    if isinstance(exc, requests.exceptions.SSLError):
-        host_dir = certs_dir / host
-        if _is_cert_error(exc):
-            return TLSError(
-                f"TLS certificate of {host} is not trusted ({_short_reason(exc)}); put its CA "
-                f"in {host_dir}/ca.crt, or pass --insecure to skip verification"
-            )
-        reason = _ssl_reason(exc)
-        if "BAD_CERTIFICATE" in reason or "CERTIFICATE_REQUIRED" in reason:
-            return TLSError(
-                f"TLS handshake with {host} failed: the registry wants a client certificate "
-                f"it accepts ({reason}); put it in {host_dir}/client.cert and client.key"
-            )
-        return TLSError(f"TLS handshake with {host} failed: {reason or _short_reason(exc)}")
-    if isinstance(exc, requests.exceptions.Timeout):
-        return TransportError(f"timed out talking to {host} ({where})")
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return TransportError(f"connection to {host} broke while reading {where}")
-    return TransportError(f"cannot reach {host}: {_short_reason(exc)}")
-
-
-def _short_reason(exc: BaseException) -> str:
-    text = str(exc)
-    for marker in (
-        "certificate verify failed",
-        "Connection refused",
-        "Connection reset",
-        "Name or service not known",
-        "wrong version number",
-        "record layer failure",
-    ):
-        if marker.lower() in text.lower():
-            return marker.lower()
-    return redact_text(text.splitlines()[0])[:200] if text else type(exc).__name__
-
-
-def _ssl_reason(exc: BaseException) -> str:
-    """OpenSSL's own words (`[SSL: WRONG_VERSION_NUMBER] wrong version number`), not the
-    layers of wrappers around them."""
-    match = re.search(r"\[SSL: [A-Z0-9_]+\][^(')\]]*", str(exc))
-    return match.group(0).strip() if match else ""
 
 
 def _looks_like_tls_port(response: HttpResponse) -> bool:
