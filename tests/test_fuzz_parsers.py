@@ -42,7 +42,7 @@ from manifestor.remote import client as client_module
 from manifestor.remote import replies
 from manifestor.remote.auth import parse_challenges, parse_scope, pick_challenge, token_expiry
 from manifestor.remote.deadline import parse_timeout
-from manifestor.remote.transport import parse_retry_after
+from manifestor.remote.retry import parse_retry_after
 from manifestor.remote.urls import authority, join_url
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))

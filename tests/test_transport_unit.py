@@ -5,7 +5,7 @@ from __future__ import annotations
 import email.utils
 
 from manifestor.remote.redact import redact_text, redact_url
-from manifestor.remote.transport import parse_retry_after
+from manifestor.remote.retry import parse_retry_after
 from manifestor.remote.urls import authority
 
 

@@ -62,12 +62,8 @@ from manifestor.remote.jobs import Jobs
 from manifestor.remote.ratelimit import read_rate_limit
 from manifestor.remote.redact import redact_url
 from manifestor.remote.replies import Caller, registry_error
-from manifestor.remote.transport import (
-    RETRY_STATUSES,
-    HttpResponse,
-    RetryPolicy,
-    Transport,
-)
+from manifestor.remote.retry import RETRY_STATUSES, RetryPolicy
+from manifestor.remote.transport import HttpResponse, Transport
 from manifestor.remote.urls import authority, join_url
 
 log = logging.getLogger("manifestor.http")

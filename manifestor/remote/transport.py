@@ -16,9 +16,7 @@ as a unit by the client."""
 
 from __future__ import annotations
 
-import email.utils
 import logging
-import math
 import re
 import ssl
 import threading
@@ -33,8 +31,6 @@ import requests
 import requests.adapters
 import urllib3
 from requests.structures import CaseInsensitiveDict
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
-from tenacity.wait import wait_exponential, wait_random
 
 from manifestor import __version__
 from manifestor.errors import (
@@ -49,13 +45,15 @@ from manifestor.errors import (
 from manifestor.model.body import BodySource
 from manifestor.model.reference import is_loopback_host
 from manifestor.remote.deadline import Deadline
-from manifestor.remote.failures import is_cert_error, short_reason, transport_error
-from manifestor.remote.ratelimit import is_secondary_rate_limit, read_rate_limit, wait_in_message
-from manifestor.remote.redact import (
-    redact_text,
-    redact_url,
-    trace_headers,
-    trace_response_headers,
+from manifestor.remote.failures import is_cert_error, transport_error
+from manifestor.remote.redact import redact_url, trace_headers, trace_response_headers
+from manifestor.remote.retry import (
+    IDEMPOTENT_METHODS,
+    GiveUp,
+    RetryableStatus,
+    RetryPolicy,
+    retryable_reply,
+    retrying,
 )
 from manifestor.remote.tls import default_certs_dirs, host_certs_dir, ssl_context
 from manifestor.remote.urls import authority, join_url
@@ -63,36 +61,13 @@ from manifestor.remote.watchdog import Exchange, RequestCut, WatchedAdapter
 
 log = logging.getLogger("manifestor.http")
 
-RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
-# Methods whose repetition cannot do anything twice; others are retried by their caller.
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 MAX_REDIRECTS = 5
 # A body of N bytes may take request_limit + N / MIN_RATE seconds: 64 KiB/s is slow
 # enough for any working link and fast enough to end a drip-feed.
 MIN_RATE = 64 * 1024
 # Error, token and ping bodies are small; anything bigger is read only this far.
 SMALL_BODY_LIMIT = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to try: attempts in total, backoff between them, the time all attempts of
-    one request may take together (`budget`: a Retry-After that does not fit in what is
-    left fails at once), and the total time limit of one exchange (`request_limit`)."""
-
-    attempts: int = 5
-    backoff: float = 0.5
-    max_backoff: float = 8.0
-    budget: float = 120.0
-    request_limit: float = 120.0
-
-
-class _GiveUp(Exception):
-    """Waiting for the next attempt would not fit in the time left."""
-
-    def __init__(self, error: TransportError) -> None:
-        super().__init__(str(error))
-        self.error = error
+_CONTENT_LENGTH = re.compile(r"[0-9]+")  # ASCII digits only, as in parse_retry_after
 
 
 class _SizedIterable:
@@ -159,12 +134,6 @@ class HttpResponse:
         return f"HTTP {said}"
 
 
-class _RetryableStatus(Exception):
-    def __init__(self, response: HttpResponse) -> None:
-        super().__init__(f"HTTP {response.status}")
-        self.response = response
-
-
 class _Session(requests.Session):
     """A Session whose adapters may be mounted while other threads send requests."""
 
@@ -208,25 +177,6 @@ class _ContextAdapter(WatchedAdapter):
     def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
         # The context already holds the CAs, client cert and verify mode.
         return None
-
-
-_DELTA_SECONDS = re.compile(r"[0-9]+")
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); None when
-    the header is absent or malformed (then the usual backoff applies)."""
-    if not value:
-        return None
-    value = value.strip()
-    if _DELTA_SECONDS.fullmatch(value):  # ASCII digits only: "²".isdigit() is True
-        return float(value) if len(value) < 20 else math.inf
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-        stamp = when.timestamp()
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    return max(0.0, stamp - (time.time() if now is None else now))
 
 
 class Transport:
@@ -386,18 +336,17 @@ class Transport:
         else:
             limit = self.retry.request_limit + (size or 0) / MIN_RATE
         started = time.monotonic()
-        attempts_allowed = self.retry.attempts if retry else 1
-        retrying = Retrying(
-            stop=stop_after_attempt(attempts_allowed),
-            wait=lambda state: self._wait(state, method, url, started, attempts_allowed),
-            retry=retry_if_exception(_is_retryable),
-            sleep=self._sleep,
-            reraise=True,
-            before_sleep=self._log_retry,
-        )
         attempts = 0
         try:
-            for attempt in retrying:
+            for attempt in retrying(
+                self.retry,
+                method,
+                url,
+                attempts=self.retry.attempts if retry else 1,
+                started=started,
+                remaining=self.remaining,
+                sleep=self._sleep,
+            ):
                 with attempt:
                     attempts += 1
                     response = self._send_following_redirects(
@@ -414,13 +363,13 @@ class Transport:
                     )
                     response.attempts = attempts
                     response.elapsed = time.monotonic() - started
-                    if retry and _retryable_reply(response):
+                    if retry and retryable_reply(response):
                         response.close()
-                        raise _RetryableStatus(response)
+                        raise RetryableStatus(response)
                     return response
-        except _RetryableStatus as exc:
+        except RetryableStatus as exc:
             return exc.response
-        except _GiveUp as exc:
+        except GiveUp as exc:
             raise exc.error from None
         except RequestCut as exc:
             raise DeadlineError(str(exc)) from None
@@ -436,60 +385,6 @@ class Transport:
     def sleep(self, seconds: float) -> None:
         """Wait between attempts (a test may record instead of sleeping)."""
         self._sleep(seconds)
-
-    def _wait(
-        self, state: RetryCallState, method: str, url: str, started: float, allowed: int
-    ) -> float:
-        if state.attempt_number >= allowed:
-            return 0.0  # no next attempt: the last answer is what the caller gets
-        exc = state.outcome.exception() if state.outcome else None
-        budget_left = self.retry.budget - (time.monotonic() - started)
-        run_left = self.remaining()
-        left = budget_left if run_left is None else min(budget_left, run_left)
-        after = None
-        if isinstance(exc, _RetryableStatus):
-            after = parse_retry_after(exc.response.headers.get("Retry-After"))
-            if after is None:
-                after = wait_in_message(exc.response.body)  # GHCR: "retry-after: 12.5ms"
-        if after is not None:
-            wait = after
-        else:
-            # Spelt as exponential + random rather than wait_exponential_jitter, whose
-            # `initial` argument is deprecated in tenacity 9.2 and `multiplier` absent in 8.x.
-            backoff = wait_exponential(
-                multiplier=self.retry.backoff, max=self.retry.max_backoff
-            ) + wait_random(0, self.retry.backoff)
-            wait = backoff(state)
-        if wait > left:
-            host = urlsplit(url).netloc
-            which = "the run's time limit (--timeout)" if left == run_left else "the retry budget"
-            if after is not None:
-                status = exc.response.status if isinstance(exc, _RetryableStatus) else 0
-                raise _GiveUp(
-                    DeadlineError(
-                        f"{host} answered {status} and asked to wait {_seconds(after)} "
-                        f"(Retry-After) before {method} {redact_url(url)} is tried again; "
-                        f"that is more than the {max(left, 0):.0f} s left of {which}"
-                    )
-                )
-            raise _GiveUp(
-                DeadlineError(
-                    f"gave up on {method} {redact_url(url)} after {state.attempt_number} "
-                    f"attempts over {time.monotonic() - started:.0f} s ({which} ran out): "
-                    f"{_outcome_text(exc)}"
-                )
-            )
-        return wait
-
-    def _log_retry(self, state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        delay = state.next_action.sleep if state.next_action else 0.0
-        log.debug(
-            "retrying after %s (attempt %d), waiting %.2fs",
-            redact_text(str(exc)),
-            state.attempt_number,
-            delay,
-        )
 
     def _send_following_redirects(
         self,
@@ -643,7 +538,7 @@ def _open_body(body: BodySource | None) -> Any:
 
 def _read_capped(raw: requests.Response, limit: int, truncate: bool, url: str) -> bytes:
     declared = raw.headers.get("Content-Length") or ""
-    if _DELTA_SECONDS.fullmatch(declared) and int(declared[:20]) > limit and not truncate:
+    if _CONTENT_LENGTH.fullmatch(declared) and int(declared[:20]) > limit and not truncate:
         raise ManifestTooLargeError(
             f"response from {redact_url(url)} is {declared} bytes, over the {limit} byte limit"
         )
@@ -660,46 +555,6 @@ def _read_capped(raw: requests.Response, limit: int, truncate: bool, url: str) -
             )
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _retryable_reply(response: HttpResponse) -> bool:
-    """A status worth another attempt; not a quota that refills in hours (Docker Hub's
-    pull limit), but GHCR's 403 "secondary rate limit" is."""
-    if response.status == 429:
-        quota = read_rate_limit(response.headers)
-        return quota is None or not quota.long_wait
-    if response.status in RETRY_STATUSES:
-        return True
-    return is_secondary_rate_limit(response.status, response.body)
-
-
-def _seconds(value: float) -> str:
-    return "for ever" if math.isinf(value) else f"{value:.0f} s"
-
-
-def _outcome_text(exc: BaseException | None) -> str:
-    if isinstance(exc, _RetryableStatus):
-        return f"last answer {exc.response.status} {exc.response.reason}".strip()
-    if isinstance(exc, requests.exceptions.RequestException):
-        return short_reason(exc)
-    return redact_text(str(exc))[:200] if exc else "no answer"
-
-
-def _is_retryable(exc: BaseException) -> bool:
-    if isinstance(exc, _RetryableStatus | RequestCut):
-        return True
-    if isinstance(exc, TransportError) and not isinstance(exc, TLSError):
-        # A streamed body (a blob copied from another registry) broke while being sent:
-        # its BodySource opens a fresh stream for the next attempt.
-        return exc.__cause__ is not None and _is_retryable(exc.__cause__)
-    if isinstance(exc, requests.exceptions.SSLError):
-        return False
-    return isinstance(
-        exc,
-        requests.exceptions.ConnectionError
-        | requests.exceptions.ChunkedEncodingError
-        | requests.exceptions.Timeout,
-    )
 
 
 def _looks_like_tls_port(response: HttpResponse) -> bool:
