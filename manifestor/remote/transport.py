@@ -35,17 +35,14 @@ from requests.structures import CaseInsensitiveDict
 from manifestor import __version__
 from manifestor.errors import (
     DeadlineError,
-    InsecureRegistryError,
     MalformedResponseError,
     ManifestTooLargeError,
     RedirectRefusedError,
-    TLSError,
-    TransportError,
 )
 from manifestor.model.body import BodySource
-from manifestor.model.reference import is_loopback_host
 from manifestor.remote.deadline import Deadline
-from manifestor.remote.failures import is_cert_error, transport_error
+from manifestor.remote.failures import transport_error
+from manifestor.remote.ping import Schemes
 from manifestor.remote.redact import redact_url, trace_headers, trace_response_headers
 from manifestor.remote.retry import (
     IDEMPOTENT_METHODS,
@@ -216,9 +213,8 @@ class Transport:
         # --insecure is for the registries this invocation talks to, not for token
         # servers or blob storage they send us to.
         self._insecure_hosts: set[str] = set()
-        self._bases: dict[str, str] = {}
+        self._schemes = Schemes(insecure=insecure)
         self._lock = threading.Lock()
-        self._host_locks: dict[str, threading.Lock] = {}
         for scheme in ("http://", "https://"):
             self._session.mount(scheme, WatchedAdapter(pool_maxsize=8))
 
@@ -229,61 +225,15 @@ class Transport:
 
     def base_url(self, host: str) -> str | None:
         """The scheme://host chosen for a registry host, once `ping` has settled it."""
-        return self._bases.get(host)
+        return self._schemes.base_url(host)
 
     def ping(self, host: str) -> HttpResponse:
-        """`GET /v2/` on a registry host, choosing https or plain HTTP on the way.
-
-        Plain HTTP is used only for loopback hosts or with `insecure`; a certificate
-        problem is never answered by downgrading to HTTP."""
+        """`GET /v2/` on a registry host, choosing https or plain HTTP on the way (see
+        ping.py): plain HTTP only for loopback hosts or with `insecure`."""
         if self.insecure:
             with self._lock:
                 self._insecure_hosts.add(host.lower())
-        with self._host_lock(host):
-            base = self._bases.get(host)
-            if base is not None:
-                return self.request("GET", f"{base}/v2/")
-            order = ("http", "https") if is_loopback_host(host) else ("https", "http")
-            first_error: TransportError | None = None
-            # A plain-HTTP 400 that may come from a TLS port: kept in case HTTPS fails too.
-            plain_400: HttpResponse | None = None
-            for scheme in order:
-                url = f"{scheme}://{host}/v2/"
-                try:
-                    response = self.request("GET", url)
-                except TLSError as exc:
-                    if exc.__cause__ is not None and is_cert_error(exc.__cause__):
-                        raise
-                    first_error = first_error or exc
-                    continue
-                if scheme == "http" and _looks_like_tls_port(response):
-                    continue
-                if scheme == "http" and response.status == 400 and scheme == order[0]:
-                    # No registry answers GET /v2/ with 400, but TLS servers other than
-                    # Go's (nginx, Apache, HAProxy) answer plain HTTP that way, each in
-                    # its own words: try HTTPS before taking this host for plain HTTP.
-                    plain_400 = response
-                    continue
-                return self._settle(host, scheme, response)
-            if plain_400 is not None:
-                return self._settle(host, "http", plain_400)
-            raise first_error or TransportError(
-                f"cannot talk to registry {host} over HTTP or HTTPS"
-            )
-
-    def _settle(self, host: str, scheme: str, response: HttpResponse) -> HttpResponse:
-        """Use `scheme` for `host` from now on; plain HTTP only where it is allowed."""
-        if scheme == "http" and not (self.insecure or is_loopback_host(host)):
-            raise InsecureRegistryError(
-                f"registry {host} speaks plain HTTP, not HTTPS; pass --insecure to "
-                "allow plain HTTP for it"
-            )
-        self._bases[host] = f"{scheme}://{host}"
-        return response
-
-    def _host_lock(self, host: str) -> threading.Lock:
-        with self._lock:
-            return self._host_locks.setdefault(host, threading.Lock())
+        return self._schemes.ping(host, lambda base: self.request("GET", f"{base}/v2/"))
 
     def _ensure_adapter(self, url: str) -> None:
         parts = urlsplit(url)
@@ -555,8 +505,3 @@ def _read_capped(raw: requests.Response, limit: int, truncate: bool, url: str) -
             )
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _looks_like_tls_port(response: HttpResponse) -> bool:
-    # Go's TLS server answers plain HTTP with this 400; try https on that port instead.
-    return response.status == 400 and b"HTTP request to an HTTPS server" in response.body
