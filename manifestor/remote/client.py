@@ -62,8 +62,9 @@ from manifestor.remote.jobs import Jobs
 from manifestor.remote.ratelimit import read_rate_limit
 from manifestor.remote.redact import redact_url
 from manifestor.remote.replies import Caller, registry_error
+from manifestor.remote.response import HttpResponse
 from manifestor.remote.retry import RETRY_STATUSES, RetryPolicy
-from manifestor.remote.transport import HttpResponse, Transport
+from manifestor.remote.transport import Transport
 from manifestor.remote.urls import authority, join_url
 
 log = logging.getLogger("manifestor.http")

@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from manifestor.errors import InsecureRegistryError, TLSError, TransportError
 from manifestor.model.reference import is_loopback_host
 from manifestor.remote.failures import is_cert_error
-
-if TYPE_CHECKING:
-    from manifestor.remote.transport import HttpResponse
+from manifestor.remote.response import HttpResponse
 
 
 class Schemes:

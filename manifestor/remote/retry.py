@@ -15,7 +15,6 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import requests
@@ -26,10 +25,8 @@ from manifestor.errors import DeadlineError, TLSError, TransportError
 from manifestor.remote.failures import short_reason
 from manifestor.remote.ratelimit import is_secondary_rate_limit, read_rate_limit, wait_in_message
 from manifestor.remote.redact import redact_text, redact_url
+from manifestor.remote.response import HttpResponse
 from manifestor.remote.watchdog import RequestCut
-
-if TYPE_CHECKING:
-    from manifestor.remote.transport import HttpResponse
 
 log = logging.getLogger("manifestor.http")
 

@@ -1,49 +1,42 @@
-"""The HTTP layer under every registry call.
+"""The HTTP layer under every registry call: the Transport sends one logical request.
 
-One requests.Session per invocation, so connections are reused. Per host: TLS with
-system roots plus `certs.d/<host:port>/` CAs and client certs; plain HTTP only for
-loopback hosts or with `insecure`. Every request goes through bounded retries
-(tenacity: connection errors, 408, 425, 429, 5xx, honouring Retry-After) and follows
-redirects by hand, so an Authorization header never reaches another host and https is
-never downgraded. Bodies are re-created for each attempt, never re-sent from a consumed
-stream. The debug trace (logger `manifestor.http`) never shows a secret.
+One requests.Session per invocation, so connections are reused (session.py). Per host:
+TLS with system roots plus `certs.d/<host:port>/` CAs and client certs (tls.py); https or
+plain HTTP settled by a ping, plain HTTP only for loopback hosts or with `insecure`
+(ping.py). Every request goes through bounded retries (retry.py: connection errors, 408,
+425, 429, 5xx, honouring Retry-After) and follows redirects by hand, here, so an
+Authorization header never reaches another host and https is never downgraded. Bodies are
+re-created for each attempt, never re-sent from a consumed stream. The debug trace (logger
+`manifestor.http`) never shows a secret (redact.py).
 
-Time is bounded three ways: each exchange has a total limit (a watchdog cuts its socket,
+Time is bounded three ways: each exchange has a total limit (watchdog.py cuts its socket,
 so a server drip-feeding bytes cannot stretch it), the retries of one request share a
 budget (a Retry-After that does not fit fails at once), and the whole run may have a
-Deadline (`--timeout`). Only idempotent requests are retried here; uploads are retried
-as a unit by the client."""
+Deadline (`--timeout`, deadline.py). Only idempotent requests are retried here; uploads
+are retried as a unit by the client. A reply is an HttpResponse (response.py); a request
+that got none is a typed error (failures.py)."""
 
 from __future__ import annotations
 
 import logging
-import re
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-import requests.adapters
 import urllib3
-from requests.structures import CaseInsensitiveDict
 
 from manifestor import __version__
-from manifestor.errors import (
-    DeadlineError,
-    MalformedResponseError,
-    ManifestTooLargeError,
-    RedirectRefusedError,
-)
+from manifestor.errors import DeadlineError, MalformedResponseError, RedirectRefusedError
 from manifestor.model.body import BodySource
 from manifestor.remote.deadline import Deadline
 from manifestor.remote.failures import transport_error
 from manifestor.remote.ping import Schemes
 from manifestor.remote.redact import redact_url, trace_headers, trace_response_headers
+from manifestor.remote.response import HttpResponse, read_capped
 from manifestor.remote.retry import (
     IDEMPOTENT_METHODS,
     GiveUp,
@@ -52,6 +45,7 @@ from manifestor.remote.retry import (
     retryable_reply,
     retrying,
 )
+from manifestor.remote.session import ContextAdapter, HeaderAuth, Session
 from manifestor.remote.tls import default_certs_dirs, host_certs_dir, ssl_context
 from manifestor.remote.urls import authority, join_url
 from manifestor.remote.watchdog import Exchange, RequestCut, WatchedAdapter
@@ -64,7 +58,6 @@ MAX_REDIRECTS = 5
 MIN_RATE = 64 * 1024
 # Error, token and ping bodies are small; anything bigger is read only this far.
 SMALL_BODY_LIMIT = 1024 * 1024
-_CONTENT_LENGTH = re.compile(r"[0-9]+")  # ASCII digits only, as in parse_retry_after
 
 
 class _SizedIterable:
@@ -79,101 +72,6 @@ class _SizedIterable:
 
     def __len__(self) -> int:
         return self._size
-
-
-@dataclass
-class HttpResponse:
-    """A finished exchange. `body` is read (capped) unless the request asked to stream."""
-
-    status: int
-    url: str
-    headers: CaseInsensitiveDict[str]
-    body: bytes = b""
-    challenges: tuple[str, ...] = ()
-    raw: requests.Response | None = field(default=None, repr=False)
-    reason: str = ""
-    # How many times the request was sent and over how long: for "answered 503 Service
-    # Unavailable 5 times over 31 s".
-    attempts: int = 1
-    elapsed: float = 0.0
-    exchange: Exchange | None = field(default=None, repr=False)
-
-    def iter_content(self, chunk_size: int = 1 << 20) -> Iterator[bytes]:
-        if self.raw is None:
-            yield self.body
-            return
-        try:
-            yield from self.raw.iter_content(chunk_size)
-        except requests.exceptions.RequestException as exc:
-            # A stream that breaks after its headers is past `request`'s own handling;
-            # report it typed, like any other connection failure.
-            if self.exchange is not None and self.exchange.expired:
-                raise DeadlineError(
-                    f"reading {redact_url(self.url)} took longer than its "
-                    f"{self.exchange.limit:g} s limit; cut off"
-                ) from None
-            raise transport_error(exc, self.url) from exc
-        finally:
-            if self.exchange is not None:
-                self.exchange.stop()
-
-    def close(self) -> None:
-        if self.exchange is not None:
-            self.exchange.stop()
-        if self.raw is not None:
-            self.raw.close()
-
-    def describe(self) -> str:
-        """`503 Service Unavailable 5 times over 31 s`, or `HTTP 404` for one answer."""
-        said = f"{self.status} {self.reason}".strip()
-        if self.attempts > 1:
-            return f"{said} {self.attempts} times over {self.elapsed:.0f} s"
-        return f"HTTP {said}"
-
-
-class _Session(requests.Session):
-    """A Session whose adapters may be mounted while other threads send requests."""
-
-    def __init__(self) -> None:
-        self._adapters_lock = threading.Lock()  # before super(): it mounts the defaults
-        super().__init__()
-
-    def mount(self, prefix: str, adapter: requests.adapters.BaseAdapter) -> None:  # type: ignore[override]
-        with self._adapters_lock:
-            super().mount(prefix, adapter)
-
-    def get_adapter(self, url: str) -> requests.adapters.BaseAdapter:
-        with self._adapters_lock:
-            return super().get_adapter(url)
-
-
-class _HeaderAuth(requests.auth.AuthBase):
-    """Sets (or withholds) Authorization explicitly, so ~/.netrc never overrides it."""
-
-    def __init__(self, value: str | None) -> None:
-        self.value = value
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers.pop("Authorization", None)
-        if self.value:
-            request.headers["Authorization"] = self.value
-        return request
-
-
-class _ContextAdapter(WatchedAdapter):
-    """An adapter whose TLS settings come from our SSLContext, not from certifi."""
-
-    def __init__(self, context: ssl.SSLContext, **kwargs: Any) -> None:
-        self._context = context
-        super().__init__(**kwargs)
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["ssl_context"] = self._context
-        super().init_poolmanager(*args, **kwargs)
-
-    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
-        # The context already holds the CAs, client cert and verify mode.
-        return None
 
 
 class Transport:
@@ -207,7 +105,7 @@ class Transport:
         if insecure:
             # The user asked to skip verification; a warning per request would be noise.
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-        self._session = _Session()
+        self._session = Session()
         self._session.headers["User-Agent"] = f"manifestor/{__version__}"
         self._mounted: set[str] = set()
         # --insecure is for the registries this invocation talks to, not for token
@@ -246,7 +144,7 @@ class Transport:
             context = ssl_context(
                 host_certs_dir(self.certs_dirs, netloc), verify=netloc not in self._insecure_hosts
             )
-            adapter = _ContextAdapter(context, pool_maxsize=8)
+            adapter = ContextAdapter(context, pool_maxsize=8)
             self._session.mount(f"https://{netloc}/", adapter)
             self._mounted.add(netloc)
 
@@ -413,7 +311,7 @@ class Transport:
                         method,
                         url,
                         headers=dict(headers or {}),
-                        auth=_HeaderAuth(authorization),
+                        auth=HeaderAuth(authorization),
                         data=data,
                         stream=True,
                         allow_redirects=False,
@@ -439,7 +337,7 @@ class Transport:
                 try:
                     # Reading even a HEAD's empty body lets urllib3 return the connection to
                     # the pool; closing an unread response would drop it.
-                    read = _read_capped(raw, read_limit, truncate, url)
+                    read = read_capped(raw, read_limit, truncate, url)
                     response.body = b"" if method == "HEAD" else read
                 finally:
                     raw.close()
@@ -484,24 +382,3 @@ def _open_body(body: BodySource | None) -> Any:
     if isinstance(opened, bytes) or hasattr(opened, "read"):
         return opened
     return _SizedIterable(opened, body.size) if body.size is not None else opened
-
-
-def _read_capped(raw: requests.Response, limit: int, truncate: bool, url: str) -> bytes:
-    declared = raw.headers.get("Content-Length") or ""
-    if _CONTENT_LENGTH.fullmatch(declared) and int(declared[:20]) > limit and not truncate:
-        raise ManifestTooLargeError(
-            f"response from {redact_url(url)} is {declared} bytes, over the {limit} byte limit"
-        )
-    chunks: list[bytes] = []
-    total = 0
-    for chunk in raw.iter_content(64 * 1024):
-        total += len(chunk)
-        if total > limit:
-            if truncate:
-                chunks.append(chunk[: limit - (total - len(chunk))])
-                break
-            raise ManifestTooLargeError(
-                f"response from {redact_url(url)} exceeds the {limit} byte limit"
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
