@@ -157,9 +157,8 @@ def _wait(
     else:
         # Spelt as exponential + random rather than wait_exponential_jitter, whose
         # `initial` argument is deprecated in tenacity 9.2 and `multiplier` absent in 8.x.
-        backoff = wait_exponential(multiplier=policy.backoff, max=policy.max_backoff) + (
-            wait_random(0, policy.backoff)
-        )
+        jitter = wait_random(0, policy.backoff)
+        backoff = wait_exponential(multiplier=policy.backoff, max=policy.max_backoff) + jitter
         wait = backoff(state)
     if wait > left:
         host = urlsplit(url).netloc
