@@ -41,9 +41,9 @@ from rig.images import OCI_CONFIG, OCI_MANIFEST, Blob, RigClient  # noqa: E402
 from rig.registry import REGISTRY_BIN, RegistryProcess  # noqa: E402
 
 from manifestor import __version__  # noqa: E402
+from manifestor.model.body import BodySource  # noqa: E402
 from manifestor.model.reference import parse_reference  # noqa: E402
 from manifestor.remote.client import RegistryClient  # noqa: E402
-from manifestor.remote.transport import BodySource  # noqa: E402
 
 MIB = 1024 * 1024
 LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar"

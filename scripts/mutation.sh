@@ -25,11 +25,11 @@ SCOPE=(
   'manifestor.ops.upsert.*'
   'manifestor.ops.verify.*'
   'manifestor.remote.auth.*'
-  'manifestor.remote.transport.x_parse_retry_after__*'
-  'manifestor.remote.transport.x__is_retryable__*'
-  'manifestor.remote.transport.xǁTransportǁ_wait__*'
+  'manifestor.remote.retry.x_parse_retry_after__*'
+  'manifestor.remote.retry.x_is_retryable__*'
+  'manifestor.remote.retry.x__wait__*'
   'manifestor.remote.transport.xǁTransportǁrequest__*'
-  'manifestor.remote.transport.xǁ_RetryableStatusǁ*'
+  'manifestor.remote.retry.xǁRetryableStatusǁ*'
   'manifestor.local.store.*'
 )
 if [ $# -gt 0 ]; then
@@ -39,7 +39,7 @@ elif [ -n "${MUTATION_SAMPLE:-}" ]; then
   # print-time-estimates does not set up the import path, so its stats would be empty);
   # then pick the sample.
   nice -n 10 .venv/bin/mutmut run --max-children 1 \
-    'manifestor.remote.transport.x_parse_retry_after__mutmut_1' >/dev/null
+    'manifestor.remote.retry.x_parse_retry_after__mutmut_1' >/dev/null
   .venv/bin/python scripts/mutation_report.py --names --sample "$MUTATION_SAMPLE" \
     --seed "${MUTATION_SEED:-1}" > mutants/sample.txt.new
   mv mutants/sample.txt.new mutants/sample.txt

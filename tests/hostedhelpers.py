@@ -18,7 +18,8 @@ from manifestor.model.spec import Release, SourceSpec
 from manifestor.ops.publish import PushResult
 from manifestor.ops.release import ReleaseOptions, publish_release
 from manifestor.remote.client import RegistryClient
-from manifestor.remote.transport import RetryPolicy, Transport
+from manifestor.remote.retry import RetryPolicy
+from manifestor.remote.transport import Transport
 
 USER, PASSWORD = "alice", "alice-pw"
 # A budget that fits Docker Hub's Retry-After: 60 (the tests' sleeps are recorded, not slept).

@@ -22,7 +22,8 @@ from manifestor.model.oci import parse_manifest
 from manifestor.model.platform import Platform
 from manifestor.model.reference import Reference, parse_reference
 from manifestor.remote.client import RegistryClient
-from manifestor.remote.transport import RetryPolicy, Transport
+from manifestor.remote.retry import RetryPolicy
+from manifestor.remote.transport import Transport
 
 FAST_RETRY = RetryPolicy(attempts=3, backoff=0.01, max_backoff=0.02, budget=60.0)
 

@@ -31,7 +31,8 @@ from manifestor.remote.auth import (
     repository_scope,
     token_expiry,
 )
-from manifestor.remote.transport import HttpResponse, Transport
+from manifestor.remote.response import HttpResponse
+from manifestor.remote.transport import Transport
 
 
 def test_bearer_challenge_parses_realm_service_and_scope_exactly():

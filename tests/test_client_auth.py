@@ -24,7 +24,7 @@ from manifestor.model.body import BodySource
 from manifestor.model.oci import parse_manifest
 from manifestor.model.reference import Reference, parse_reference
 from manifestor.remote.client import RegistryClient
-from manifestor.remote.transport import RetryPolicy
+from manifestor.remote.retry import RetryPolicy
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ from manifestor.errors import TLSError
 from manifestor.local.keychain import Keychain
 from manifestor.model.reference import parse_reference
 from manifestor.remote.client import RegistryClient
-from manifestor.remote.transport import RetryPolicy
+from manifestor.remote.retry import RetryPolicy
 
 pytestmark = pytest.mark.integration
 

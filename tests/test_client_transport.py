@@ -34,7 +34,8 @@ from manifestor.model.body import BodySource
 from manifestor.model.oci import MAX_MANIFEST_BYTES, Manifest
 from manifestor.model.reference import Reference, parse_reference
 from manifestor.remote.client import RegistryClient
-from manifestor.remote.transport import MAX_REDIRECTS, RetryPolicy, Transport
+from manifestor.remote.retry import RetryPolicy
+from manifestor.remote.transport import MAX_REDIRECTS, Transport
 
 pytestmark = pytest.mark.integration
 

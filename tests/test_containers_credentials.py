@@ -17,7 +17,8 @@ from podmanhelpers import podman_store
 from rig.images import push_index
 
 from manifestor.local.keychain import Credential, Keychain, containers_auth_files
-from manifestor.remote.transport import RetryPolicy, Transport
+from manifestor.remote.retry import RetryPolicy
+from manifestor.remote.transport import Transport
 
 
 def b64(text: str) -> str:

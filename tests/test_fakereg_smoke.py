@@ -19,7 +19,7 @@ from manifestor.model.reference import parse_reference
 from manifestor.model.spec import Release, SourceSpec
 from manifestor.ops.release import ReleaseOptions, publish_release
 from manifestor.remote.client import RegistryClient
-from manifestor.remote.transport import RetryPolicy
+from manifestor.remote.retry import RetryPolicy
 
 
 @pytest.fixture

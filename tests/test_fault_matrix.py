@@ -22,7 +22,8 @@ from manifestor.model.reference import parse_reference
 from manifestor.model.spec import Release, SourceSpec
 from manifestor.ops.release import ReleaseOptions, publish_release
 from manifestor.remote.client import RegistryClient
-from manifestor.remote.transport import RetryPolicy, Transport
+from manifestor.remote.retry import RetryPolicy
+from manifestor.remote.transport import Transport
 
 pytestmark = pytest.mark.integration
 

@@ -41,7 +41,9 @@ from manifestor.model.spec import parse_source_argument
 from manifestor.remote import client as client_module
 from manifestor.remote import replies
 from manifestor.remote.auth import parse_challenges, parse_scope, pick_challenge, token_expiry
-from manifestor.remote.transport import authority, join_url, parse_retry_after, parse_timeout
+from manifestor.remote.deadline import parse_timeout
+from manifestor.remote.retry import parse_retry_after
+from manifestor.remote.urls import authority, join_url
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "100"))
 FUZZ = settings(

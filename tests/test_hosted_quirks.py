@@ -37,7 +37,8 @@ from manifestor.model.spec import Release, SourceSpec
 from manifestor.ops.release import ReleaseOptions, publish_release
 from manifestor.ops.verify import verify_list
 from manifestor.remote.client import RegistryClient
-from manifestor.remote.transport import RetryPolicy, Transport
+from manifestor.remote.retry import RetryPolicy
+from manifestor.remote.transport import Transport
 
 SOURCES = ["src/app:1.0-amd64", "src/app:1.0-arm64"]
 ECR_EXPIRED = "Your authorization token has expired. Reauthenticate and try again."

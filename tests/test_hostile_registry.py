@@ -35,7 +35,8 @@ from manifestor.local.keychain import Keychain
 from manifestor.model.body import BodySource
 from manifestor.model.reference import parse_reference
 from manifestor.remote.client import RegistryClient
-from manifestor.remote.transport import Deadline, RetryPolicy
+from manifestor.remote.deadline import Deadline
+from manifestor.remote.retry import RetryPolicy
 
 # Short limits so each hostile answer is cut off in about a second.
 QUICK = RetryPolicy(attempts=3, backoff=0.01, max_backoff=0.05, budget=5.0, request_limit=1.0)

@@ -20,7 +20,7 @@ from manifestor.model.reference import parse_reference
 from manifestor.ops.assemble import resolve_sources
 from manifestor.remote.client import RegistryClient
 from manifestor.remote.jobs import Jobs
-from manifestor.remote.transport import HttpResponse
+from manifestor.remote.response import HttpResponse
 
 
 def test_map_keeps_input_order():

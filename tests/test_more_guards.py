@@ -414,7 +414,8 @@ def test_refused_credentials_say_what_to_check(tmp_path):
 def test_a_retry_is_logged_with_its_status(fake, caplog):
     import logging
 
-    from manifestor.remote.transport import RetryPolicy, Transport
+    from manifestor.remote.retry import RetryPolicy
+    from manifestor.remote.transport import Transport
 
     fake.script(("GET", r"^/v2/$"), respond(503, "x"))
     transport = Transport(retry=RetryPolicy(attempts=2, backoff=0.0), sleep=lambda s: None)

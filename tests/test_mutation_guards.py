@@ -37,7 +37,8 @@ from manifestor.ops.release import ReleaseOptions, publish_release
 from manifestor.ops.upsert import UpsertPolicy, upsert_list
 from manifestor.ops.verify import verify_list
 from manifestor.remote.client import RegistryClient
-from manifestor.remote.transport import RetryPolicy, Transport
+from manifestor.remote.retry import RetryPolicy
+from manifestor.remote.transport import Transport
 
 # -- verify ------------------------------------------------------------------------------
 

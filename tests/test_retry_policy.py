@@ -11,12 +11,8 @@ import pytest
 from fakereg import FakeRegistry, reset, respond
 
 from manifestor.errors import DeadlineError, TransportError
-from manifestor.remote.transport import (
-    RETRY_STATUSES,
-    RetryPolicy,
-    Transport,
-    parse_retry_after,
-)
+from manifestor.remote.retry import RETRY_STATUSES, RetryPolicy, parse_retry_after
+from manifestor.remote.transport import Transport
 
 POLICY = RetryPolicy(attempts=4, backoff=0.01, max_backoff=0.02, budget=5.0)
 

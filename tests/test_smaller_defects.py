@@ -20,7 +20,8 @@ from rig.tlsfront import NginxStyleTLSFront
 from manifestor.local.keychain import Keychain
 from manifestor.model.reference import parse_reference
 from manifestor.remote.client import RegistryClient
-from manifestor.remote.transport import RetryPolicy, Transport
+from manifestor.remote.retry import RetryPolicy
+from manifestor.remote.transport import Transport
 
 pytestmark = pytest.mark.integration
 

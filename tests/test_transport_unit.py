@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import email.utils
 
-from manifestor.remote.transport import authority, parse_retry_after, redact_text, redact_url
+from manifestor.remote.redact import redact_text, redact_url
+from manifestor.remote.retry import parse_retry_after
+from manifestor.remote.urls import authority
 
 
 def test_retry_after_in_seconds_and_as_http_date():

@@ -131,7 +131,7 @@ def main_options(
 ) -> None:
     deadline = None
     if timeout:
-        from manifestor.remote.transport import parse_timeout
+        from manifestor.remote.deadline import parse_timeout
 
         deadline = parse_timeout(timeout, "--timeout (MANIFESTOR_TIMEOUT)")
     ctx.obj = GlobalOptions(config_dir=config, certs_dir=certs_dir, debug=debug, deadline=deadline)

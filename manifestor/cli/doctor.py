@@ -39,7 +39,7 @@ def doctor(
     from manifestor.local.builders import store_from_environment
     from manifestor.model.platform import validate_platform
     from manifestor.ops.doctor import HostFacts, run_doctor
-    from manifestor.remote.transport import DEFAULT_CERTS_DIR
+    from manifestor.remote.tls import DEFAULT_CERTS_DIR
 
     opts = global_options(ctx)
     wanted = parse_platforms([platforms]) if platforms else ()

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from manifestor.model.entries import ListFormat
     from manifestor.model.platform import Platform
     from manifestor.remote.client import RegistryClient
-    from manifestor.remote.transport import Deadline
+    from manifestor.remote.deadline import Deadline
 
 InsecureOption = Annotated[
     bool,

@@ -26,7 +26,7 @@ from manifestor.local.binfmt import (
 from manifestor.local.builders import BuilderStatus, detect_builders
 from manifestor.local.keychain import CredentialSource, credential_sources
 from manifestor.model.platform import Platform, parse_platform, platforms_match
-from manifestor.remote.transport import DEFAULT_CERTS_DIR
+from manifestor.remote.tls import DEFAULT_CERTS_DIR
 
 CONTAINERS_CERTS_DIR = Path("/etc/containers/certs.d")
 # Shown when no --platforms is given, with every platform a registered handler runs.

@@ -33,13 +33,10 @@ from manifestor.errors import AuthError, CredentialsRejectedError, MalformedResp
 from manifestor.local.keychain import Credential
 from manifestor.model.body import BodySource
 from manifestor.model.reference import is_loopback_host
-from manifestor.remote.transport import (
-    HttpResponse,
-    Transport,
-    authority,
-    join_url,
-    redact_url,
-)
+from manifestor.remote.redact import redact_url
+from manifestor.remote.response import HttpResponse
+from manifestor.remote.transport import Transport
+from manifestor.remote.urls import authority, join_url
 
 TOKEN_BODY_LIMIT = 64 * 1024
 MIN_TOKEN_LIFETIME = 60.0

@@ -61,19 +61,15 @@ from manifestor.remote.auth import (
     repository_scope,
     send_token_request,
 )
+from manifestor.remote.deadline import Deadline
 from manifestor.remote.jobs import Jobs
 from manifestor.remote.ratelimit import read_rate_limit
+from manifestor.remote.redact import redact_url
 from manifestor.remote.replies import Caller, registry_error
-from manifestor.remote.transport import (
-    RETRY_STATUSES,
-    Deadline,
-    HttpResponse,
-    RetryPolicy,
-    Transport,
-    authority,
-    join_url,
-    redact_url,
-)
+from manifestor.remote.response import HttpResponse
+from manifestor.remote.retry import RETRY_STATUSES, RetryPolicy
+from manifestor.remote.transport import Transport
+from manifestor.remote.urls import authority, join_url
 
 log = logging.getLogger("manifestor.http")
 # Rate limits near or hit are warnings a user sees (on stderr, by logging's last resort).

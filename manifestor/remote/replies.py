@@ -21,11 +21,8 @@ from manifestor.errors import (
     UnavailableError,
 )
 from manifestor.remote.ratelimit import RateLimit, is_secondary_rate_limit, read_rate_limit
-from manifestor.remote.transport import (
-    RETRY_STATUSES,
-    HttpResponse,
-    parse_retry_after,
-)
+from manifestor.remote.response import HttpResponse
+from manifestor.remote.retry import RETRY_STATUSES, parse_retry_after
 
 
 @dataclass(frozen=True)

@@ -1,216 +1,63 @@
-"""The HTTP layer under every registry call.
+"""The HTTP layer under every registry call: the Transport sends one logical request.
 
-One requests.Session per invocation, so connections are reused. Per host: TLS with
-system roots plus `certs.d/<host:port>/` CAs and client certs; plain HTTP only for
-loopback hosts or with `insecure`. Every request goes through bounded retries
-(tenacity: connection errors, 408, 425, 429, 5xx, honouring Retry-After) and follows
-redirects by hand, so an Authorization header never reaches another host and https is
-never downgraded. Bodies are re-created for each attempt, never re-sent from a consumed
-stream. The debug trace (logger `manifestor.http`) never shows a secret.
+One requests.Session per invocation, so connections are reused (session.py). Per host:
+TLS with system roots plus `certs.d/<host:port>/` CAs and client certs (tls.py); https or
+plain HTTP settled by a ping, plain HTTP only for loopback hosts or with `insecure`
+(ping.py). Every request goes through bounded retries (retry.py: connection errors, 408,
+425, 429, 5xx, honouring Retry-After) and follows redirects by hand, here, so an
+Authorization header never reaches another host and https is never downgraded. Bodies are
+re-created for each attempt, never re-sent from a consumed stream. The debug trace (logger
+`manifestor.http`) never shows a secret (redact.py).
 
-Time is bounded three ways: each exchange has a total limit (a watchdog cuts its socket,
+Time is bounded three ways: each exchange has a total limit (watchdog.py cuts its socket,
 so a server drip-feeding bytes cannot stretch it), the retries of one request share a
 budget (a Retry-After that does not fit fails at once), and the whole run may have a
-Deadline (`--timeout`). Only idempotent requests are retried here; uploads are retried
-as a unit by the client."""
+Deadline (`--timeout`, deadline.py). Only idempotent requests are retried here; uploads
+are retried as a unit by the client. A reply is an HttpResponse (response.py); a request
+that got none is a typed error (failures.py)."""
 
 from __future__ import annotations
 
-import email.utils
 import logging
-import math
-import os
-import re
-import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import requests
-import requests.adapters
 import urllib3
-import urllib3.connection
-import urllib3.connectionpool
-from requests.structures import CaseInsensitiveDict
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
-from tenacity.wait import wait_exponential, wait_random
 
 from manifestor import __version__
-from manifestor.errors import (
-    DeadlineError,
-    InsecureRegistryError,
-    MalformedResponseError,
-    ManifestTooLargeError,
-    RedirectRefusedError,
-    TLSError,
-    TransportError,
-)
+from manifestor.errors import DeadlineError, MalformedResponseError, RedirectRefusedError
 from manifestor.model.body import BodySource
-from manifestor.model.reference import is_loopback_host
-from manifestor.remote.ratelimit import is_secondary_rate_limit, read_rate_limit, wait_in_message
+from manifestor.remote.deadline import Deadline
+from manifestor.remote.failures import transport_error
+from manifestor.remote.ping import Schemes
+from manifestor.remote.redact import redact_url, trace_headers, trace_response_headers
+from manifestor.remote.response import HttpResponse, read_capped
+from manifestor.remote.retry import (
+    IDEMPOTENT_METHODS,
+    GiveUp,
+    RetryableStatus,
+    RetryPolicy,
+    retryable_reply,
+    retrying,
+)
+from manifestor.remote.session import ContextAdapter, HeaderAuth, Session
+from manifestor.remote.tls import default_certs_dirs, host_certs_dir, ssl_context
+from manifestor.remote.urls import authority, join_url
+from manifestor.remote.watchdog import Exchange, RequestCut, WatchedAdapter
 
 log = logging.getLogger("manifestor.http")
 
-DEFAULT_CERTS_DIR = Path("/etc/docker/certs.d")
-CONTAINERS_CERTS_DIR = Path("/etc/containers/certs.d")
-RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
-# Methods whose repetition cannot do anything twice; others are retried by their caller.
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 MAX_REDIRECTS = 5
 # A body of N bytes may take request_limit + N / MIN_RATE seconds: 64 KiB/s is slow
 # enough for any working link and fast enough to end a drip-feed.
 MIN_RATE = 64 * 1024
 # Error, token and ping bodies are small; anything bigger is read only this far.
 SMALL_BODY_LIMIT = 1024 * 1024
-_SAFE_QUERY_KEYS = frozenset({"digest", "mount", "from", "n", "last", "scope", "service", "tag"})
-_QUERY_PARAM_IN_TEXT = re.compile(r"([?&])([^=&\s?#]+)=([^&\s'\")#]*)")
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to try: attempts in total, backoff between them, the time all attempts of
-    one request may take together (`budget`: a Retry-After that does not fit in what is
-    left fails at once), and the total time limit of one exchange (`request_limit`)."""
-
-    attempts: int = 5
-    backoff: float = 0.5
-    max_backoff: float = 8.0
-    budget: float = 120.0
-    request_limit: float = 120.0
-
-
-@dataclass(frozen=True)
-class Deadline:
-    """When the whole run must end (`--timeout`, MANIFESTOR_TIMEOUT), on the monotonic clock."""
-
-    seconds: float
-    ends_at: float
-
-    @classmethod
-    def after(cls, seconds: float) -> Deadline:
-        if not math.isfinite(seconds) or seconds <= 0:
-            raise ValueError("a timeout must be a positive number of seconds")
-        return cls(seconds, time.monotonic() + seconds)
-
-    def remaining(self) -> float:
-        return self.ends_at - time.monotonic()
-
-    def expired_error(self) -> DeadlineError:
-        return DeadlineError(f"the run's time limit of {self.seconds:g} s (--timeout) ran out")
-
-
-def parse_timeout(text: str, where: str) -> Deadline:
-    """`--timeout` / MANIFESTOR_TIMEOUT: seconds, or with a unit (`90s`, `15m`, `2h`)."""
-    from manifestor.errors import UsageError
-
-    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smh]?)\s*", text or "")
-    if not match:
-        raise UsageError(f"{where}: {text!r} is not a duration (seconds, or 90s, 15m, 2h)")
-    seconds = float(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600}[match[2]]
-    try:
-        return Deadline.after(seconds)
-    except ValueError:
-        raise UsageError(f"{where}: the timeout must be more than 0 seconds") from None
-
-
-class _Exchange:
-    """One exchange's total time limit: when it runs out, the socket the exchange uses is
-    shut down, which ends any read or write blocked on it at once."""
-
-    def __init__(self, limit: float | None) -> None:
-        self.limit = limit
-        self.expired = False
-        self._lock = threading.Lock()
-        self._connection: Any = None
-        self._timer: threading.Timer | None = None
-        if limit is not None:
-            self._timer = threading.Timer(max(limit, 0.0), self._expire)
-            self._timer.daemon = True
-            self._timer.start()
-
-    def attach(self, connection: Any) -> None:
-        with self._lock:
-            self._connection = connection
-            if self.expired:
-                _cut(connection)
-
-    def _expire(self) -> None:
-        with self._lock:
-            self.expired = True
-            if self._connection is not None:
-                _cut(self._connection)
-
-    def stop(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-
-
-def _cut(connection: Any) -> None:
-    sock = getattr(connection, "sock", None)
-    if sock is None:
-        return
-    try:
-        # socket.socket's own shutdown, also for an SSLSocket: it ends a blocked read
-        # without tearing down the SSL object under the reading thread.
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-    except OSError:
-        pass
-
-
-# The exchange each thread is sending, so the connection urllib3 picks can be attached.
-_current = threading.local()
-
-
-class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        exchange = getattr(_current, "exchange", None)
-        if exchange is not None:
-            exchange.attach(self)
-        super().request(*args, **kwargs)
-
-
-class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        exchange = getattr(_current, "exchange", None)
-        if exchange is not None:
-            exchange.attach(self)
-        super().request(*args, **kwargs)
-
-
-class _WatchedHTTPPool(urllib3.connectionpool.HTTPConnectionPool):
-    ConnectionCls = _WatchedHTTPConnection
-
-
-class _WatchedHTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
-    ConnectionCls = _WatchedHTTPSConnection
-
-
-class _WatchedAdapter(requests.adapters.HTTPAdapter):
-    """Connections that a watchdog can cut."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": _WatchedHTTPPool,
-            "https": _WatchedHTTPSPool,
-        }
-
-
-class _RequestCut(Exception):
-    """An exchange ran past its total limit and was cut; retried like a timeout."""
-
-
-class _GiveUp(Exception):
-    """Waiting for the next attempt would not fit in the time left."""
-
-    def __init__(self, error: TransportError) -> None:
-        super().__init__(str(error))
-        self.error = error
 
 
 class _SizedIterable:
@@ -225,195 +72,6 @@ class _SizedIterable:
 
     def __len__(self) -> int:
         return self._size
-
-
-@dataclass
-class HttpResponse:
-    """A finished exchange. `body` is read (capped) unless the request asked to stream."""
-
-    status: int
-    url: str
-    headers: CaseInsensitiveDict[str]
-    body: bytes = b""
-    challenges: tuple[str, ...] = ()
-    raw: requests.Response | None = field(default=None, repr=False)
-    reason: str = ""
-    # How many times the request was sent and over how long: for "answered 503 Service
-    # Unavailable 5 times over 31 s".
-    attempts: int = 1
-    elapsed: float = 0.0
-    exchange: _Exchange | None = field(default=None, repr=False)
-
-    def iter_content(self, chunk_size: int = 1 << 20) -> Iterator[bytes]:
-        if self.raw is None:
-            yield self.body
-            return
-        try:
-            yield from self.raw.iter_content(chunk_size)
-        except requests.exceptions.RequestException as exc:
-            # A stream that breaks after its headers is past `request`'s own handling;
-            # report it typed, like any other connection failure.
-            if self.exchange is not None and self.exchange.expired:
-                raise DeadlineError(
-                    f"reading {redact_url(self.url)} took longer than its "
-                    f"{self.exchange.limit:g} s limit; cut off"
-                ) from None
-            raise _transport_error(exc, self.url) from exc
-        finally:
-            if self.exchange is not None:
-                self.exchange.stop()
-
-    def close(self) -> None:
-        if self.exchange is not None:
-            self.exchange.stop()
-        if self.raw is not None:
-            self.raw.close()
-
-    def describe(self) -> str:
-        """`503 Service Unavailable 5 times over 31 s`, or `HTTP 404` for one answer."""
-        said = f"{self.status} {self.reason}".strip()
-        if self.attempts > 1:
-            return f"{said} {self.attempts} times over {self.elapsed:.0f} s"
-        return f"HTTP {said}"
-
-
-class _RetryableStatus(Exception):
-    def __init__(self, response: HttpResponse) -> None:
-        super().__init__(f"HTTP {response.status}")
-        self.response = response
-
-
-class _Session(requests.Session):
-    """A Session whose adapters may be mounted while other threads send requests."""
-
-    def __init__(self) -> None:
-        self._adapters_lock = threading.Lock()  # before super(): it mounts the defaults
-        super().__init__()
-
-    def mount(self, prefix: str, adapter: requests.adapters.BaseAdapter) -> None:  # type: ignore[override]
-        with self._adapters_lock:
-            super().mount(prefix, adapter)
-
-    def get_adapter(self, url: str) -> requests.adapters.BaseAdapter:
-        with self._adapters_lock:
-            return super().get_adapter(url)
-
-
-class _HeaderAuth(requests.auth.AuthBase):
-    """Sets (or withholds) Authorization explicitly, so ~/.netrc never overrides it."""
-
-    def __init__(self, value: str | None) -> None:
-        self.value = value
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers.pop("Authorization", None)
-        if self.value:
-            request.headers["Authorization"] = self.value
-        return request
-
-
-class _ContextAdapter(_WatchedAdapter):
-    """An adapter whose TLS settings come from our SSLContext, not from certifi."""
-
-    def __init__(self, context: ssl.SSLContext, **kwargs: Any) -> None:
-        self._context = context
-        super().__init__(**kwargs)
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["ssl_context"] = self._context
-        super().init_poolmanager(*args, **kwargs)
-
-    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
-        # The context already holds the CAs, client cert and verify mode.
-        return None
-
-
-def redact_url(url: str) -> str:
-    """Query values may carry upload state or signatures; keep only harmless ones."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # malformed (a header a registry sent): show no query at all
-        head, sep, _ = url.partition("?")
-        return head + ("?REDACTED" if sep else "")
-    if not parts.query:
-        return url
-    query = [
-        (k, v if k in _SAFE_QUERY_KEYS else "REDACTED")
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-    ]
-    return urlunsplit(parts._replace(query=urlencode(query, safe=":/")))
-
-
-def redact_text(text: str) -> str:
-    """Like `redact_url` for URLs inside free text: urllib3 quotes the whole URL in its
-    errors ("Max retries exceeded with url: ...?_state=...")."""
-    return _QUERY_PARAM_IN_TEXT.sub(
-        lambda m: f"{m[1]}{m[2]}={m[3] if m[2] in _SAFE_QUERY_KEYS else 'REDACTED'}", text
-    )
-
-
-def authority(url: str) -> str:
-    """`https://Host:443/x` -> `host:443`; the unit a credential belongs to."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        host = (parts.hostname or "").lower()
-    except ValueError:  # a bad port or IPv6 literal, from a header the registry sent
-        raise MalformedResponseError(f"invalid URL {_quoted_url(url)}") from None
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{host}:{port}"
-
-
-def join_url(base: str, reference: str, what: str) -> str:
-    """`reference` (a Location, a Link, a token realm) resolved against `base`; anything
-    that is not a well-formed http(s) URL is a MalformedResponseError naming `what`."""
-    try:
-        url = urljoin(base, reference.strip())
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        raise MalformedResponseError(
-            f"{what} is not a valid URL: {_quoted_url(reference)}"
-        ) from None
-    if (
-        parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or any(c in url for c in "\r\n\x00 ")
-    ):
-        raise MalformedResponseError(f"{what} is not an http(s) URL: {_quoted_url(reference)}")
-    return url
-
-
-def _quoted_url(url: str) -> str:
-    return repr(redact_url(url)[:200])
-
-
-_DELTA_SECONDS = re.compile(r"[0-9]+")
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); None when
-    the header is absent or malformed (then the usual backoff applies)."""
-    if not value:
-        return None
-    value = value.strip()
-    if _DELTA_SECONDS.fullmatch(value):  # ASCII digits only: "²".isdigit() is True
-        return float(value) if len(value) < 20 else math.inf
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-        stamp = when.timestamp()
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    return max(0.0, stamp - (time.time() if now is None else now))
-
-
-def default_certs_dirs(environ: Mapping[str, str] | None = None) -> tuple[Path, ...]:
-    """Where per-registry TLS files are looked for: docker's certs.d, then the containers
-    tools' (podman, buildah, skopeo) system-wide and per-user ones."""
-    env = os.environ if environ is None else environ
-    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
-    return (DEFAULT_CERTS_DIR, CONTAINERS_CERTS_DIR, home / ".config" / "containers" / "certs.d")
 
 
 class Transport:
@@ -440,8 +98,6 @@ class Transport:
             self.certs_dirs = tuple(Path(d) for d in certs_dirs)
         else:
             self.certs_dirs = default_certs_dirs()
-        # Messages point here for a host with no folder anywhere yet.
-        self.certs_dir = self.certs_dirs[0] if self.certs_dirs else DEFAULT_CERTS_DIR
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
         self.deadline = deadline
@@ -449,17 +105,16 @@ class Transport:
         if insecure:
             # The user asked to skip verification; a warning per request would be noise.
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-        self._session = _Session()
+        self._session = Session()
         self._session.headers["User-Agent"] = f"manifestor/{__version__}"
         self._mounted: set[str] = set()
         # --insecure is for the registries this invocation talks to, not for token
         # servers or blob storage they send us to.
         self._insecure_hosts: set[str] = set()
-        self._bases: dict[str, str] = {}
+        self._schemes = Schemes(insecure=insecure)
         self._lock = threading.Lock()
-        self._host_locks: dict[str, threading.Lock] = {}
         for scheme in ("http://", "https://"):
-            self._session.mount(scheme, _WatchedAdapter(pool_maxsize=8))
+            self._session.mount(scheme, WatchedAdapter(pool_maxsize=8))
 
     def close(self) -> None:
         self._session.close()
@@ -468,61 +123,15 @@ class Transport:
 
     def base_url(self, host: str) -> str | None:
         """The scheme://host chosen for a registry host, once `ping` has settled it."""
-        return self._bases.get(host)
+        return self._schemes.base_url(host)
 
     def ping(self, host: str) -> HttpResponse:
-        """`GET /v2/` on a registry host, choosing https or plain HTTP on the way.
-
-        Plain HTTP is used only for loopback hosts or with `insecure`; a certificate
-        problem is never answered by downgrading to HTTP."""
+        """`GET /v2/` on a registry host, choosing https or plain HTTP on the way (see
+        ping.py): plain HTTP only for loopback hosts or with `insecure`."""
         if self.insecure:
             with self._lock:
                 self._insecure_hosts.add(host.lower())
-        with self._host_lock(host):
-            base = self._bases.get(host)
-            if base is not None:
-                return self.request("GET", f"{base}/v2/")
-            order = ("http", "https") if is_loopback_host(host) else ("https", "http")
-            first_error: TransportError | None = None
-            # A plain-HTTP 400 that may come from a TLS port: kept in case HTTPS fails too.
-            plain_400: HttpResponse | None = None
-            for scheme in order:
-                url = f"{scheme}://{host}/v2/"
-                try:
-                    response = self.request("GET", url)
-                except TLSError as exc:
-                    if exc.__cause__ is not None and _is_cert_error(exc.__cause__):
-                        raise
-                    first_error = first_error or exc
-                    continue
-                if scheme == "http" and _looks_like_tls_port(response):
-                    continue
-                if scheme == "http" and response.status == 400 and scheme == order[0]:
-                    # No registry answers GET /v2/ with 400, but TLS servers other than
-                    # Go's (nginx, Apache, HAProxy) answer plain HTTP that way, each in
-                    # its own words: try HTTPS before taking this host for plain HTTP.
-                    plain_400 = response
-                    continue
-                return self._settle(host, scheme, response)
-            if plain_400 is not None:
-                return self._settle(host, "http", plain_400)
-            raise first_error or TransportError(
-                f"cannot talk to registry {host} over HTTP or HTTPS"
-            )
-
-    def _settle(self, host: str, scheme: str, response: HttpResponse) -> HttpResponse:
-        """Use `scheme` for `host` from now on; plain HTTP only where it is allowed."""
-        if scheme == "http" and not (self.insecure or is_loopback_host(host)):
-            raise InsecureRegistryError(
-                f"registry {host} speaks plain HTTP, not HTTPS; pass --insecure to "
-                "allow plain HTTP for it"
-            )
-        self._bases[host] = f"{scheme}://{host}"
-        return response
-
-    def _host_lock(self, host: str) -> threading.Lock:
-        with self._lock:
-            return self._host_locks.setdefault(host, threading.Lock())
+        return self._schemes.ping(host, lambda base: self.request("GET", f"{base}/v2/"))
 
     def _ensure_adapter(self, url: str) -> None:
         parts = urlsplit(url)
@@ -532,44 +141,12 @@ class Transport:
         with self._lock:
             if netloc in self._mounted:
                 return
-            adapter = _ContextAdapter(self._ssl_context(netloc), pool_maxsize=8)
+            context = ssl_context(
+                host_certs_dir(self.certs_dirs, netloc), verify=netloc not in self._insecure_hosts
+            )
+            adapter = ContextAdapter(context, pool_maxsize=8)
             self._session.mount(f"https://{netloc}/", adapter)
             self._mounted.add(netloc)
-
-    def _host_certs_dir(self, netloc: str) -> Path:
-        """The folder with `netloc`'s TLS files: the first certs.d that has one."""
-        for directory in self.certs_dirs:
-            if (directory / netloc).is_dir():
-                return directory / netloc
-        return self.certs_dir / netloc
-
-    def _ssl_context(self, netloc: str) -> ssl.SSLContext:
-        context = ssl.create_default_context()
-        host_dir = self._host_certs_dir(netloc)
-        if host_dir.is_dir():
-            for ca in sorted(host_dir.glob("*.crt")):
-                try:
-                    context.load_verify_locations(cafile=str(ca))
-                except (OSError, ssl.SSLError) as exc:
-                    raise TLSError(f"cannot load CA certificate {ca}: {exc}") from None
-            for cert in sorted(host_dir.glob("*.cert")):
-                key = cert.with_suffix(".key")
-                if not key.exists():
-                    raise TLSError(
-                        f"client certificate {cert} has no matching key {key.name} "
-                        "(CA certificates must use the extension .crt)"
-                    )
-                try:
-                    context.load_cert_chain(str(cert), str(key))
-                except (OSError, ssl.SSLError) as exc:
-                    raise TLSError(f"cannot load client certificate {cert}: {exc}") from None
-            for key in sorted(host_dir.glob("*.key")):
-                if not key.with_suffix(".cert").exists():
-                    raise TLSError(f"client key {key} has no matching certificate")
-        if netloc in self._insecure_hosts:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        return context
 
     def _skips_verification(self, url: str) -> bool:
         return urlsplit(url).netloc.lower() in self._insecure_hosts
@@ -607,18 +184,17 @@ class Transport:
         else:
             limit = self.retry.request_limit + (size or 0) / MIN_RATE
         started = time.monotonic()
-        attempts_allowed = self.retry.attempts if retry else 1
-        retrying = Retrying(
-            stop=stop_after_attempt(attempts_allowed),
-            wait=lambda state: self._wait(state, method, url, started, attempts_allowed),
-            retry=retry_if_exception(_is_retryable),
-            sleep=self._sleep,
-            reraise=True,
-            before_sleep=self._log_retry,
-        )
         attempts = 0
         try:
-            for attempt in retrying:
+            for attempt in retrying(
+                self.retry,
+                method,
+                url,
+                attempts=self.retry.attempts if retry else 1,
+                started=started,
+                remaining=self.remaining,
+                sleep=self._sleep,
+            ):
                 with attempt:
                     attempts += 1
                     response = self._send_following_redirects(
@@ -635,19 +211,19 @@ class Transport:
                     )
                     response.attempts = attempts
                     response.elapsed = time.monotonic() - started
-                    if retry and _retryable_reply(response):
+                    if retry and retryable_reply(response):
                         response.close()
-                        raise _RetryableStatus(response)
+                        raise RetryableStatus(response)
                     return response
-        except _RetryableStatus as exc:
+        except RetryableStatus as exc:
             return exc.response
-        except _GiveUp as exc:
+        except GiveUp as exc:
             raise exc.error from None
-        except _RequestCut as exc:
+        except RequestCut as exc:
             raise DeadlineError(str(exc)) from None
         except requests.exceptions.RequestException as exc:
-            certs_dir = self._host_certs_dir(urlsplit(url).netloc.lower()).parent
-            raise _transport_error(exc, url, certs_dir) from exc
+            certs_dir = host_certs_dir(self.certs_dirs, urlsplit(url).netloc.lower()).parent
+            raise transport_error(exc, url, certs_dir) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     def remaining(self) -> float | None:
@@ -657,60 +233,6 @@ class Transport:
     def sleep(self, seconds: float) -> None:
         """Wait between attempts (a test may record instead of sleeping)."""
         self._sleep(seconds)
-
-    def _wait(
-        self, state: RetryCallState, method: str, url: str, started: float, allowed: int
-    ) -> float:
-        if state.attempt_number >= allowed:
-            return 0.0  # no next attempt: the last answer is what the caller gets
-        exc = state.outcome.exception() if state.outcome else None
-        budget_left = self.retry.budget - (time.monotonic() - started)
-        run_left = self.remaining()
-        left = budget_left if run_left is None else min(budget_left, run_left)
-        after = None
-        if isinstance(exc, _RetryableStatus):
-            after = parse_retry_after(exc.response.headers.get("Retry-After"))
-            if after is None:
-                after = wait_in_message(exc.response.body)  # GHCR: "retry-after: 12.5ms"
-        if after is not None:
-            wait = after
-        else:
-            # Spelt as exponential + random rather than wait_exponential_jitter, whose
-            # `initial` argument is deprecated in tenacity 9.2 and `multiplier` absent in 8.x.
-            backoff = wait_exponential(
-                multiplier=self.retry.backoff, max=self.retry.max_backoff
-            ) + wait_random(0, self.retry.backoff)
-            wait = backoff(state)
-        if wait > left:
-            host = urlsplit(url).netloc
-            which = "the run's time limit (--timeout)" if left == run_left else "the retry budget"
-            if after is not None:
-                status = exc.response.status if isinstance(exc, _RetryableStatus) else 0
-                raise _GiveUp(
-                    DeadlineError(
-                        f"{host} answered {status} and asked to wait {_seconds(after)} "
-                        f"(Retry-After) before {method} {redact_url(url)} is tried again; "
-                        f"that is more than the {max(left, 0):.0f} s left of {which}"
-                    )
-                )
-            raise _GiveUp(
-                DeadlineError(
-                    f"gave up on {method} {redact_url(url)} after {state.attempt_number} "
-                    f"attempts over {time.monotonic() - started:.0f} s ({which} ran out): "
-                    f"{_outcome_text(exc)}"
-                )
-            )
-        return wait
-
-    def _log_retry(self, state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        delay = state.next_action.sleep if state.next_action else 0.0
-        log.debug(
-            "retrying after %s (attempt %d), waiting %.2fs",
-            redact_text(str(exc)),
-            state.attempt_number,
-            delay,
-        )
 
     def _send_following_redirects(
         self,
@@ -778,27 +300,25 @@ class Transport:
             limit = run_left if limit is None else min(limit, run_left)
             timeout = (min(timeout[0], run_left), min(timeout[1], run_left))
         self._ensure_adapter(url)
-        exchange = _Exchange(limit)
-        outer = getattr(_current, "exchange", None)
+        exchange = Exchange(limit)
         keep_open = False
         try:
             data = _open_body(body)
-            log.debug("> %s %s%s", method, redact_url(url), _trace_headers(headers, authorization))
-            _current.exchange = exchange
+            log.debug("> %s %s%s", method, redact_url(url), trace_headers(headers, authorization))
             try:
-                raw = self._session.request(
-                    method,
-                    url,
-                    headers=dict(headers or {}),
-                    auth=_HeaderAuth(authorization),
-                    data=data,
-                    stream=True,
-                    allow_redirects=False,
-                    timeout=timeout,
-                    verify=not self._skips_verification(url),
-                )
+                with exchange.sending():
+                    raw = self._session.request(
+                        method,
+                        url,
+                        headers=dict(headers or {}),
+                        auth=HeaderAuth(authorization),
+                        data=data,
+                        stream=True,
+                        allow_redirects=False,
+                        timeout=timeout,
+                        verify=not self._skips_verification(url),
+                    )
             finally:
-                _current.exchange = outer
                 if hasattr(data, "close"):
                     data.close()
             challenges = tuple(raw.raw.headers.getlist("WWW-Authenticate")) if raw.raw else ()
@@ -817,7 +337,7 @@ class Transport:
                 try:
                     # Reading even a HEAD's empty body lets urllib3 return the connection to
                     # the pool; closing an unread response would drop it.
-                    read = _read_capped(raw, read_limit, truncate, url)
+                    read = read_capped(raw, read_limit, truncate, url)
                     response.body = b"" if method == "HEAD" else read
                 finally:
                     raw.close()
@@ -842,14 +362,14 @@ class Transport:
             "< %d %s%s",
             response.status,
             redact_url(url),
-            _trace_response_headers(response.headers),
+            trace_response_headers(response.headers),
         )
         return response
 
-    def _cut_error(self, method: str, url: str, exchange: _Exchange) -> Exception:
+    def _cut_error(self, method: str, url: str, exchange: Exchange) -> Exception:
         if self.deadline is not None and self.deadline.remaining() <= 0:
             return self.deadline.expired_error()
-        return _RequestCut(
+        return RequestCut(
             f"{method} {redact_url(url)} took longer than its {exchange.limit or 0:.0f} s "
             "limit; cut off"
         )
@@ -862,165 +382,3 @@ def _open_body(body: BodySource | None) -> Any:
     if isinstance(opened, bytes) or hasattr(opened, "read"):
         return opened
     return _SizedIterable(opened, body.size) if body.size is not None else opened
-
-
-def _read_capped(raw: requests.Response, limit: int, truncate: bool, url: str) -> bytes:
-    declared = raw.headers.get("Content-Length") or ""
-    if _DELTA_SECONDS.fullmatch(declared) and int(declared[:20]) > limit and not truncate:
-        raise ManifestTooLargeError(
-            f"response from {redact_url(url)} is {declared} bytes, over the {limit} byte limit"
-        )
-    chunks: list[bytes] = []
-    total = 0
-    for chunk in raw.iter_content(64 * 1024):
-        total += len(chunk)
-        if total > limit:
-            if truncate:
-                chunks.append(chunk[: limit - (total - len(chunk))])
-                break
-            raise ManifestTooLargeError(
-                f"response from {redact_url(url)} exceeds the {limit} byte limit"
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _retryable_reply(response: HttpResponse) -> bool:
-    """A status worth another attempt; not a quota that refills in hours (Docker Hub's
-    pull limit), but GHCR's 403 "secondary rate limit" is."""
-    if response.status == 429:
-        quota = read_rate_limit(response.headers)
-        return quota is None or not quota.long_wait
-    if response.status in RETRY_STATUSES:
-        return True
-    return is_secondary_rate_limit(response.status, response.body)
-
-
-def _seconds(value: float) -> str:
-    return "for ever" if math.isinf(value) else f"{value:.0f} s"
-
-
-def _outcome_text(exc: BaseException | None) -> str:
-    if isinstance(exc, _RetryableStatus):
-        return f"last answer {exc.response.status} {exc.response.reason}".strip()
-    if isinstance(exc, requests.exceptions.RequestException):
-        return _short_reason(exc)
-    return redact_text(str(exc))[:200] if exc else "no answer"
-
-
-def _is_retryable(exc: BaseException) -> bool:
-    if isinstance(exc, _RetryableStatus | _RequestCut):
-        return True
-    if isinstance(exc, TransportError) and not isinstance(exc, TLSError):
-        # A streamed body (a blob copied from another registry) broke while being sent:
-        # its BodySource opens a fresh stream for the next attempt.
-        return exc.__cause__ is not None and _is_retryable(exc.__cause__)
-    if isinstance(exc, requests.exceptions.SSLError):
-        return False
-    return isinstance(
-        exc,
-        requests.exceptions.ConnectionError
-        | requests.exceptions.ChunkedEncodingError
-        | requests.exceptions.Timeout,
-    )
-
-
-def _is_cert_error(exc: BaseException) -> bool:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, ssl.SSLCertVerificationError):
-            return True
-        if "CERTIFICATE_VERIFY_FAILED" in str(current):
-            return True
-        current = current.__cause__ or current.__context__ or _first_arg_exception(current)
-    return False
-
-
-def _first_arg_exception(exc: BaseException) -> BaseException | None:
-    for arg in getattr(exc, "args", ()):
-        if isinstance(arg, BaseException):
-            return arg
-        reason = getattr(arg, "reason", None)
-        if isinstance(reason, BaseException):
-            return reason
-    return None
-
-
-def _transport_error(
-    exc: requests.exceptions.RequestException, url: str, certs_dir: Path = DEFAULT_CERTS_DIR
-) -> TransportError:
-    where = redact_url(url)
-    host = urlsplit(url).netloc
-    if isinstance(exc, requests.exceptions.SSLError):
-        host_dir = certs_dir / host
-        if _is_cert_error(exc):
-            return TLSError(
-                f"TLS certificate of {host} is not trusted ({_short_reason(exc)}); put its CA "
-                f"in {host_dir}/ca.crt, or pass --insecure to skip verification"
-            )
-        reason = _ssl_reason(exc)
-        if "BAD_CERTIFICATE" in reason or "CERTIFICATE_REQUIRED" in reason:
-            return TLSError(
-                f"TLS handshake with {host} failed: the registry wants a client certificate "
-                f"it accepts ({reason}); put it in {host_dir}/client.cert and client.key"
-            )
-        return TLSError(f"TLS handshake with {host} failed: {reason or _short_reason(exc)}")
-    if isinstance(exc, requests.exceptions.Timeout):
-        return TransportError(f"timed out talking to {host} ({where})")
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return TransportError(f"connection to {host} broke while reading {where}")
-    return TransportError(f"cannot reach {host}: {_short_reason(exc)}")
-
-
-def _short_reason(exc: BaseException) -> str:
-    text = str(exc)
-    for marker in (
-        "certificate verify failed",
-        "Connection refused",
-        "Connection reset",
-        "Name or service not known",
-        "wrong version number",
-        "record layer failure",
-    ):
-        if marker.lower() in text.lower():
-            return marker.lower()
-    return redact_text(text.splitlines()[0])[:200] if text else type(exc).__name__
-
-
-def _ssl_reason(exc: BaseException) -> str:
-    """OpenSSL's own words (`[SSL: WRONG_VERSION_NUMBER] wrong version number`), not the
-    layers of wrappers around them."""
-    match = re.search(r"\[SSL: [A-Z0-9_]+\][^(')\]]*", str(exc))
-    return match.group(0).strip() if match else ""
-
-
-def _looks_like_tls_port(response: HttpResponse) -> bool:
-    # Go's TLS server answers plain HTTP with this 400; try https on that port instead.
-    return response.status == 400 and b"HTTP request to an HTTPS server" in response.body
-
-
-def _trace_headers(headers: Mapping[str, str] | None, authorization: str | None) -> str:
-    shown = dict(headers or {})
-    if authorization:
-        shown["Authorization"] = authorization.split(" ", 1)[0] + " REDACTED"
-    return "".join(f"\n    {k}: {v}" for k, v in shown.items())
-
-
-def _trace_response_headers(headers: Mapping[str, str]) -> str:
-    keep = (
-        "Content-Type",
-        "Content-Length",
-        "Docker-Content-Digest",
-        "Location",
-        "WWW-Authenticate",
-        "Retry-After",
-        "RateLimit-Remaining",
-    )
-    lines = []
-    for name in keep:
-        value = headers.get(name)
-        if value is not None:
-            lines.append(f"\n    {name}: {redact_url(value) if name == 'Location' else value}")
-    return "".join(lines)
