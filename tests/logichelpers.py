@@ -62,6 +62,9 @@ class FixedKeychain(Keychain):
     def resolve(self, registry: str) -> Credential | None:
         return self._credential
 
+    def may_have(self, registry: str) -> bool:
+        return self._credential is not None
+
 
 def ref(registry: FakeRegistry, text: str) -> Reference:
     return parse_reference(f"{registry.host}/{text}")

@@ -129,7 +129,14 @@ def test_push_survives_or_fails_cleanly(
         (SourceSpec(f"{src.host}/lab/app:1.0-amd64"), SourceSpec(f"{src.host}/lab/app:1.0-arm64")),
     )
     transport = Transport(retry=RETRY, sleep=lambda seconds: None)
-    keychain = Keychain(tmp_path / "no-config", environ={})
+    config = tmp_path / "config"
+    if phase == "ping":
+        # The target is pinged only when credentials are configured for it (else the
+        # first real request goes first, and the tag check is the first contact).
+        config.mkdir()
+        auths = {"auths": {dst.host: {"auth": "dXNlcjpwYXNz"}}}  # user:pass
+        (config / "config.json").write_text(json.dumps(auths))
+    keychain = Keychain(config, environ={})
     error: ManifestorError | None = None
     with RegistryClient(keychain=keychain, transport=transport) as client:
         try:

@@ -394,7 +394,8 @@ def test_row16_hub_abuse_limit_text_429_honours_retry_after(tmp_path):
 
 
 def test_row16_persistent_hub_abuse_limit_is_reported_in_its_own_words(tmp_path):
-    quirks = with_quirks("hub", rate_limit="hub_abuse", rate_limit_after=1)
+    # Limited from the first request on (no ping comes first: no credentials are set).
+    quirks = with_quirks("hub", rate_limit="hub_abuse", rate_limit_after=0)
     with hosted(quirks, tmp_path) as reg:
         with pytest.raises(errors.TooManyRequestsError) as caught:
             verify_list(reg.client, reg.ref("team/app:1.0"))

@@ -161,6 +161,12 @@ class CountingTransport:
     def base_url(self, host: str) -> str:
         return f"http://{host}"
 
+    def guess_base(self, host: str) -> str:
+        return f"http://{host}"
+
+    def confirm_base(self, host: str, base: str) -> None:
+        pass
+
     def close(self) -> None:
         pass
 

@@ -178,6 +178,35 @@ class Keychain:
             raise cached
         return cached
 
+    def may_have(self, registry: str) -> bool:
+        """Whether `registry` may have a credential: one is configured for it (a file entry,
+        a variable, the command line) or a helper would be asked. Runs no helper, so it is
+        cheap; a config file it cannot read counts as "may" (resolving will say why)."""
+        key = credential_key(registry)
+        if self._explicit is not None and self._explicit_key in (None, key):
+            return True
+        with self._lock:
+            return self._may_have(key)
+
+    def _may_have(self, key: str) -> bool:
+        try:
+            if _lookup(self._load_env_auths(), key) is not None:
+                return True
+            config = self._load_config()
+            if config.helper_for(key) or _lookup(config.auths, key) is not None:
+                return True
+            hub = key == DOCKER_HUB_KEY
+            for path in self._containers_files:
+                config = self._load_containers_config(path)
+                keys = _CONTAINERS_HUB_KEYS if hub else (key,)
+                if _lookup_host(config.auths, keys) is not None or config.creds_store:
+                    return True
+                if any(k in config.cred_helpers for k in keys):
+                    return True
+        except CredentialsError:
+            return True
+        return False
+
     def renew(self, registry: str) -> Credential | None:
         """`resolve` again, without the cache: the config file is re-read and the helper
         runs again (a credential that expired during the run, such as ECR's 12-hour

@@ -29,6 +29,7 @@ from manifestor.errors import (
     NotFoundError,
     RegistryError,
     RepositoryNotFoundError,
+    TLSError,
     TooManyRequestsError,
     TransportError,
     UnauthorizedError,
@@ -112,6 +113,8 @@ class PutReceipt:
 class _Endpoint:
     base_url: str
     auth: Authenticator
+    # False: the scheme is a guess no registry reply has confirmed yet (no ping was sent).
+    settled: bool = True
 
 
 class RegistryClient:
@@ -165,38 +168,53 @@ class RegistryClient:
 
     def ping(self, domain: str) -> None:
         """Reach a registry and learn how it authenticates (done once per host)."""
-        self._endpoint(domain)
+        self._endpoint(domain, ping=True)
 
-    def _endpoint(self, domain: str) -> _Endpoint:
+    def _endpoint(self, domain: str, *, ping: bool = False) -> _Endpoint:
+        """The registry's endpoint: its base URL and authenticator.
+
+        No `GET /v2/` ping when nothing needs it (issue 11: one round trip fewer per run).
+        A registry no credential is configured for gets its first real request sent
+        straight to the scheme a ping would try first, anonymously: a 401 brings the
+        challenge then, as the ping's would, and `_call` falls back to the ping when the
+        reply leaves doubt about the scheme or the server (see `_settled_by`). With
+        credentials configured the ping stays, so a credential is only sent where a
+        challenge asked for it. `ping=True` asks for the ping (login needs its answer)."""
         host = api_host(domain)
         with self._lock:
             endpoint = self._endpoints.get(host)
             lock = self._host_locks.setdefault(host, threading.Lock())
-        if endpoint is not None:
+        if endpoint is not None and (endpoint.settled or not ping):
             return endpoint
         with lock:
             endpoint = self._endpoints.get(host)
-            if endpoint is not None:
+            if endpoint is not None and (endpoint.settled or not ping):
                 return endpoint
-            with self.jobs.gate(host):
-                response = self.transport.ping(host)
-            base = self.transport.base_url(host)
-            assert base is not None
-            if response.status in RETRY_STATUSES:
-                raise registry_error(
-                    response, f"registry {host} is not answering", Caller(host, "")
-                )
-            if response.status not in (200, 401):
-                raise TransportError(
-                    f"{host} does not look like a registry: GET /v2/ answered {response.describe()}"
-                )
-            challenge = pick_challenge(parse_challenges(response.challenges))
-            credential = self.keychain.resolve(domain) if challenge is not None else None
-            auth = Authenticator(self.transport, base, challenge, credential, self._tokens)
-            endpoint = _Endpoint(base, auth)
+            if not ping and not self.keychain.may_have(domain):
+                base = self.transport.guess_base(host)
+                auth = Authenticator(self.transport, base, None, None, self._tokens)
+                endpoint = _Endpoint(base, auth, settled=False)
+            else:
+                endpoint = self._pinged(domain, host)
             with self._lock:
                 self._endpoints[host] = endpoint
             return endpoint
+
+    def _pinged(self, domain: str, host: str) -> _Endpoint:
+        with self.jobs.gate(host):
+            response = self.transport.ping(host)
+        base = self.transport.base_url(host)
+        assert base is not None
+        if response.status in RETRY_STATUSES:
+            raise registry_error(response, f"registry {host} is not answering", Caller(host, ""))
+        if response.status not in (200, 401):
+            raise TransportError(
+                f"{host} does not look like a registry: GET /v2/ answered {response.describe()}"
+            )
+        challenge = pick_challenge(parse_challenges(response.challenges))
+        credential = self.keychain.resolve(domain) if challenge is not None else None
+        auth = Authenticator(self.transport, base, challenge, credential, self._tokens)
+        return _Endpoint(base, auth)
 
     def _call(
         self,
@@ -217,8 +235,11 @@ class RegistryClient:
         """One authenticated request through the run's gate. A body is never cut off by a
         cancel: a request broken off mid-body leaves an upload session that distribution
         cannot delete, so only the streamed upload ends its own body, cleanly."""
+        scopes = tuple(scopes)
         endpoint = self._endpoint(repo.domain)
-        target = url or endpoint.base_url + path
+        if not endpoint.settled and (url is not None or method not in ("GET", "HEAD")):
+            # Only a read is sent to a guessed scheme: it can be sent again elsewhere.
+            endpoint = self._endpoint(repo.domain, ping=True)
 
         def send(request: AuthRequest) -> HttpResponse:
             if isinstance(request, TokenRequest):
@@ -239,12 +260,49 @@ class RegistryClient:
                     expected_bytes=expected_bytes,
                 )
 
-        request = RegistryRequest(method, target, tuple(scopes))
-        response = drive(endpoint.auth.flow(request, self.keychain, repo.domain), send)
+        def exchange(endpoint: _Endpoint) -> HttpResponse:
+            request = RegistryRequest(method, url or endpoint.base_url + path, tuple(scopes))
+            return drive(endpoint.auth.flow(request, self.keychain, repo.domain), send)
+
+        if endpoint.settled:
+            response = exchange(endpoint)
+        else:
+            response = self._first_exchange(repo.domain, endpoint, exchange)
+            endpoint = self._endpoint(repo.domain)
+        target = url or endpoint.base_url + path
         if authority(target) == authority(endpoint.base_url):
             # Rate limits are the registry's; another host (an upload Location) has its own.
             self._watch_quota(repo.domain, response)
         return response
+
+    def _first_exchange(
+        self,
+        domain: str,
+        guessed: _Endpoint,
+        exchange: Callable[[_Endpoint], HttpResponse],
+    ) -> HttpResponse:
+        """A read sent to a guessed scheme, unpinged. A reply only a registry gives there
+        settles the scheme; anything else (no answer, a 400 from a TLS port, a reply that
+        may not be a registry's) is settled by the ping, which also says what is wrong,
+        and the read is sent again where the ping found the registry."""
+        host = api_host(domain)
+        try:
+            response = exchange(guessed)
+        except TLSError as error:
+            # No TLS there (a plain-HTTP registry allowed by --insecure) or a certificate
+            # problem: the ping tries the next scheme, or reports the certificate.
+            log.debug("%s: first request failed (%s); pinging", host, error)
+            return exchange(self._endpoint(domain, ping=True))
+        if _settled_by(response):
+            self.transport.confirm_base(host, guessed.base_url)
+            guessed.settled = True
+            return response
+        log.debug("%s: first reply %d leaves doubt; pinging", host, response.status)
+        pinged = self._endpoint(domain, ping=True)
+        if pinged.base_url == guessed.base_url:
+            return response  # the registry's own answer, on the right scheme
+        response.close()
+        return exchange(pinged)
 
     def _watch_quota(self, domain: str, response: HttpResponse) -> None:
         """Tell once per host when a rate limit is near, and once when it is hit."""
@@ -262,7 +320,7 @@ class RegistryClient:
         """Prove the keychain's credentials for `domain` are accepted, the way `docker
         login` does. Returns the scheme used: "basic", "bearer", or "none" when the
         registry asks for no authentication."""
-        endpoint = self._endpoint(domain)
+        endpoint = self._endpoint(domain, ping=True)
         scheme = endpoint.auth.scheme
         if scheme is None:
             return "none"
@@ -754,6 +812,21 @@ class RegistryClient:
             tag=ref.tag if writes_tag else None,
         )
         return registry_error(response, what, caller)
+
+
+def _settled_by(response: HttpResponse) -> bool:
+    """Whether a reply to a read sent to a guessed scheme shows a registry answering on it.
+    A 400 may be a TLS port answering plain HTTP, and a 404 without a registry's words (its
+    API version header, or a JSON error body) may come from a server that is no registry:
+    the ping tells. Any other answer is the registry's, errors included."""
+    if response.status == 400:
+        return False
+    if response.status == 404:
+        return bool(
+            response.headers.get("Docker-Distribution-API-Version")
+            or response.body.lstrip().startswith(b"{")
+        )
+    return True
 
 
 def _with_query(url: str, **params: str) -> str:

@@ -1,8 +1,11 @@
-"""Which scheme a registry host speaks, settled once per host by a first exchange (the
-ping, `GET /v2/`). https is tried first, plain HTTP first only for loopback hosts; plain
-HTTP is kept only for loopback hosts or with --insecure, and a certificate problem is never
-answered by downgrading to HTTP. The exchange itself is the caller's (`send`), so it could
-as well be the first real request as a ping."""
+"""Which scheme a registry host speaks, settled once per host by a first exchange. https is
+tried first, plain HTTP first only for loopback hosts; plain HTTP is kept only for loopback
+hosts or with --insecure, and a certificate problem is never answered by downgrading to
+HTTP.
+
+The exchange is the caller's: a ping (`GET /v2/`, `ping`), or the run's first real request
+sent to the likely scheme (`guess`) and, when a registry answered it, `confirm`ed; the
+client falls back to the ping when the reply leaves doubt."""
 
 from __future__ import annotations
 
@@ -25,8 +28,19 @@ class Schemes:
         self._host_locks: dict[str, threading.Lock] = {}
 
     def base_url(self, host: str) -> str | None:
-        """The scheme://host chosen for a registry host, once `ping` has settled it."""
+        """The scheme://host chosen for a registry host, once it is settled."""
         return self._bases.get(host)
+
+    def guess(self, host: str) -> str:
+        """The scheme://host `host` most likely speaks, before any exchange: the settled
+        one, else the scheme the ping would try first."""
+        return self._bases.get(host) or f"{_order(host)[0]}://{host}"
+
+    def confirm(self, host: str, base: str) -> None:
+        """A registry answered over `base` (a `guess`): settle on it, as a ping would."""
+        with self._host_lock(host):
+            if host not in self._bases:
+                self._settle(host, base.partition("://")[0])
 
     def ping(self, host: str, send: Callable[[str], HttpResponse]) -> HttpResponse:
         """`send(base)` with `host`'s settled base URL (`scheme://host`), or, the first
@@ -35,7 +49,7 @@ class Schemes:
             base = self._bases.get(host)
             if base is not None:
                 return send(base)
-            order = ("http", "https") if is_loopback_host(host) else ("https", "http")
+            order = _order(host)
             first_error: TransportError | None = None
             # A plain-HTTP 400 that may come from a TLS port: kept in case HTTPS fails too.
             plain_400: HttpResponse | None = None
@@ -55,14 +69,16 @@ class Schemes:
                     # its own words: try HTTPS before taking this host for plain HTTP.
                     plain_400 = response
                     continue
-                return self._settle(host, scheme, response)
+                self._settle(host, scheme)
+                return response
             if plain_400 is not None:
-                return self._settle(host, "http", plain_400)
+                self._settle(host, "http")
+                return plain_400
             raise first_error or TransportError(
                 f"cannot talk to registry {host} over HTTP or HTTPS"
             )
 
-    def _settle(self, host: str, scheme: str, response: HttpResponse) -> HttpResponse:
+    def _settle(self, host: str, scheme: str) -> None:
         """Use `scheme` for `host` from now on; plain HTTP only where it is allowed."""
         if scheme == "http" and not (self.insecure or is_loopback_host(host)):
             raise InsecureRegistryError(
@@ -70,11 +86,14 @@ class Schemes:
                 "allow plain HTTP for it"
             )
         self._bases[host] = f"{scheme}://{host}"
-        return response
 
     def _host_lock(self, host: str) -> threading.Lock:
         with self._lock:
             return self._host_locks.setdefault(host, threading.Lock())
+
+
+def _order(host: str) -> tuple[str, str]:
+    return ("http", "https") if is_loopback_host(host) else ("https", "http")
 
 
 def _looks_like_tls_port(response: HttpResponse) -> bool:

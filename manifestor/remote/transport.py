@@ -128,10 +128,22 @@ class Transport:
     def ping(self, host: str) -> HttpResponse:
         """`GET /v2/` on a registry host, choosing https or plain HTTP on the way (see
         ping.py): plain HTTP only for loopback hosts or with `insecure`."""
+        self._note_registry(host)
+        return self._schemes.ping(host, lambda base: self.request("GET", f"{base}/v2/"))
+
+    def guess_base(self, host: str) -> str:
+        """The scheme://host a registry host most likely speaks, to send a first real
+        request to without a ping; `confirm_base` it once a registry answered there."""
+        self._note_registry(host)
+        return self._schemes.guess(host)
+
+    def confirm_base(self, host: str, base: str) -> None:
+        self._schemes.confirm(host, base)
+
+    def _note_registry(self, host: str) -> None:
         if self.insecure:
             with self._lock:
                 self._insecure_hosts.add(host.lower())
-        return self._schemes.ping(host, lambda base: self.request("GET", f"{base}/v2/"))
 
     def _ensure_adapter(self, url: str) -> None:
         parts = urlsplit(url)
@@ -317,6 +329,7 @@ class Transport:
                         allow_redirects=False,
                         timeout=timeout,
                         verify=not self._skips_verification(url),
+                        proxies=self._session.proxies_for(url),
                     )
             finally:
                 if hasattr(data, "close"):
