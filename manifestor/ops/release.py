@@ -123,6 +123,7 @@ def prepare_release(
     tags = _tags(release)
     current = None
     if not options.upsert:
+        _preconnect_sources(client, release, len(tags))
         current = tuple(client.jobs.map(client.head_manifest, tags))
         unchanged = unchanged_by_heads(client, release, options, current)
         if unchanged is not None:
@@ -224,6 +225,23 @@ def publish_release(
     options = options or ReleaseOptions()
     prepared = prepare_release(client, release, options, notify)
     return publish_prepared(client, prepared, options, notify=notify, progress=progress)
+
+
+def _preconnect_sources(client: RegistryClient, release: Release, tags: int) -> None:
+    """The tags' check goes first, alone; the sources are read right after it, several at
+    once. Their connections open now, all at once, so those reads do not each wait for a
+    TCP (and TLS) handshake: a round trip less on every release. On the target's registry
+    the check takes the first connection that opens instead of opening its own."""
+    reads: dict[str, int] = {}
+    for source in release.sources:
+        if source.local_path is None:
+            domain = source.reference().domain
+            reads[domain] = reads.get(domain, 0) + 1
+    for domain, count in reads.items():
+        if domain == release.target.domain:
+            client.preconnect(domain, max(count, tags), first_ready=True)
+        else:
+            client.preconnect(domain, count)
 
 
 def unchanged_by_heads(

@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import requests.adapters
 import urllib3
 
 from manifestor import __version__
@@ -112,6 +113,7 @@ class Transport:
         # servers or blob storage they send us to.
         self._insecure_hosts: set[str] = set()
         self._schemes = Schemes(insecure=insecure)
+        self._preconnected: set[str] = set()
         self._lock = threading.Lock()
         for scheme in ("http://", "https://"):
             self._session.mount(scheme, WatchedAdapter(pool_maxsize=8))
@@ -139,6 +141,61 @@ class Transport:
 
     def confirm_base(self, host: str, base: str) -> None:
         self._schemes.confirm(host, base)
+
+    def preconnect(self, base: str, count: int, *, first_ready: bool = False) -> None:
+        """Open `count` connections to `base` (scheme://host) at once, in the background,
+        for requests about to follow: the reads after a run's first request, up to the
+        per-host limit at once, need not each wait for TCP and TLS. With `first_ready`,
+        return once one is open, so the request about to be sent takes it rather than
+        opening one more. Only once per base; not through a proxy. Best effort: a
+        connection that fails to open is left to the request that needs it, which then
+        reports the error."""
+        with self._lock:
+            if count <= 0 or base in self._preconnected:
+                return
+            self._preconnected.add(base)
+        url = f"{base}/v2/"
+        if self._session.proxies_for(url):
+            return
+        self._ensure_adapter(url)
+        try:
+            adapter = self._session.get_adapter(url)
+            assert isinstance(adapter, requests.adapters.HTTPAdapter)
+            request = requests.Request("GET", url).prepare()
+            # The pool requests itself picks for this URL, so the requests find them.
+            pool: Any = adapter.get_connection_with_tls_context(
+                request, not self._skips_verification(url), proxies={}
+            )
+            # urllib3 has no public way to open a connection ahead of a request: take
+            # `count` slots now (each a new, unconnected connection), connect them in the
+            # background, and give each back as a request would after its reply.
+            connections = [pool._get_conn() for _ in range(count)]
+        except Exception as exc:  # noqa: BLE001 - best effort: the request will tell
+            log.debug("no early connections to %s: %s", redact_url(url), exc)
+            return
+        opened = threading.Semaphore(0)
+        for connection in connections:
+            threading.Thread(
+                target=self._open_connection,
+                args=(pool, connection, url, opened),
+                name="manifestor-connect",
+                daemon=True,
+            ).start()
+        if first_ready:
+            opened.acquire(timeout=self.timeout[0])
+
+    def _open_connection(
+        self, pool: Any, connection: Any, url: str, opened: threading.Semaphore
+    ) -> None:
+        try:
+            if connection.sock is None:
+                connection.timeout = self.timeout[0]
+                connection.connect()
+        except Exception as exc:  # noqa: BLE001 - best effort: the request will tell
+            log.debug("no early connection to %s: %s", redact_url(url), exc)
+            connection.close()
+        pool._put_conn(connection)
+        opened.release()
 
     def _note_registry(self, host: str) -> None:
         if self.insecure:

@@ -230,6 +230,7 @@ class _ProxyHandler(RigHandler):
         super().__init__(*args, **kwargs)
 
     def handle(self) -> None:
+        accepted = time.monotonic()
         self.proxy._count_connection()
         hello = _is_tls_hello(self.connection)
         if hello is None:
@@ -237,8 +238,12 @@ class _ProxyHandler(RigHandler):
         if hello:  # like Go's server, so the docker CLI falls back from HTTPS to HTTP
             self.connection.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\n")
             return
-        if self.proxy.latency:
-            time.sleep(self.proxy.latency)
+        # A new connection costs `latency` once, counted from its accept, as a handshake's
+        # round trip would: a connection opened ahead of its first request (and peeked at
+        # only when that request came) has paid it already.
+        wait = self.proxy.latency - (time.monotonic() - accepted)
+        if wait > 0:
+            time.sleep(wait)
         super().handle()
 
     def _reset_connection(self) -> None:
