@@ -137,7 +137,6 @@ def push(
     from manifestor.model.entries import SourceFilter
     from manifestor.model.reference import parse_reference
     from manifestor.model.spec import Release
-    from manifestor.ops.lists import plan_stored_push, push_stored_list
     from manifestor.ops.options import PublishOptions
     from manifestor.ops.release import ReleaseOptions, plan_release, publish_releases
 
@@ -168,6 +167,8 @@ def push(
         output.progress(output.wants_progress(quiet)) as bars,
     ):
         if releases is None:
+            from manifestor.ops.lists import plan_stored_push, push_stored_list  # the store
+
             assert target is not None
             local = Release(parse_reference(target), (), tuple(tag or ()), index_annotations)
             if dry_run:

@@ -34,7 +34,6 @@ from manifestor.ops.publish import (
     plan_steps,
     publish_entries,
 )
-from manifestor.ops.upsert import merged_with_current, upsert_entries
 from manifestor.remote.client import ManifestInfo, RegistryClient
 
 if TYPE_CHECKING:
@@ -91,6 +90,8 @@ def plan_release(
     check_entries(entries)
     annotations: Mapping[str, str] = release.annotations
     if options.upsert:
+        from manifestor.ops.upsert import merged_with_current  # only for --upsert
+
         entries, annotations = merged_with_current(
             client, release.target, entries, _publish_options(release, options)
         )
@@ -149,6 +150,8 @@ def publish_prepared(
     release = prepared.release
     publish = _publish_options(release, options, notify, progress)
     if options.upsert:
+        from manifestor.ops.upsert import upsert_entries  # only for --upsert
+
         return upsert_entries(client, release.target, prepared.entries, publish)
     return publish_entries(
         client, release.target, prepared.entries, publish, current=prepared.current
