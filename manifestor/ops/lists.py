@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from manifestor.errors import (
     CorruptListError,
@@ -37,9 +38,11 @@ from manifestor.model.spec import Release
 from manifestor.ops.assemble import resolve_sources
 from manifestor.ops.events import Notify, unchanged_note
 from manifestor.ops.options import PublishOptions
-from manifestor.ops.publish import PushResult, plan_steps, publish_entries
-from manifestor.ops.release import ReleasePlan
 from manifestor.remote.client import RegistryClient
+
+if TYPE_CHECKING:  # publishing is imported by the calls that publish, not by create
+    from manifestor.ops.publish import PushResult
+    from manifestor.ops.release import ReleasePlan
 
 
 def to_stored(entry: ListEntry) -> StoredEntry:
@@ -248,6 +251,8 @@ def push_stored_list(
     os or architecture contradicts its image's config (annotated windows/arm64 on a
     linux/386 image) stops the push before anything is written, unless
     `allow_platform_mismatch`; an unchanged list is not checked again."""
+    from manifestor.ops.publish import publish_entries
+
     options = options or PublishOptions()
     with store.locked(list_ref):  # an annotate meanwhile must not be purged unseen
         entries = stored_entries_to_push(store, list_ref)
@@ -272,6 +277,9 @@ def plan_stored_push(
 ) -> ReleasePlan:
     """What `push LIST` would write (release: the list, its --tag and --annotation
     values), checked as a push checks it, writing nothing."""
+    from manifestor.ops.publish import plan_steps
+    from manifestor.ops.release import ReleasePlan
+
     entries = stored_entries_to_push(store, release.target)
     check_entries(entries)
     document = list_document([e.descriptor for e in entries], list_format, release.annotations)
