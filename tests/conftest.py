@@ -30,12 +30,6 @@ TOKEN_GRANTS = {
 }
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "integration: needs real registry processes (docker-registry) on loopback"
-    )
-
-
 @pytest.fixture
 def fake_registry() -> Iterator[FakeRegistry]:
     """A fresh in-process scripted registry (tests/fakereg) with distribution's behaviour;
