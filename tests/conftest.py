@@ -12,7 +12,7 @@ import pytest
 from clihelpers import Cli, make_cli, repo_for
 from covsummary import pytest_terminal_summary  # noqa: F401 (coverage totals at the end)
 from fakereg import FakeRegistry
-from logichelpers import fake_client
+from logichelpers import fake_client, recording_upsert_waits
 from rig.dockerconfig import DockerConfig
 from rig.faultproxy import BlobMirror, FaultProxy
 from rig.images import PushedImage, RigClient, make_image
@@ -50,6 +50,14 @@ def client(tmp_path) -> Iterator[RegistryClient]:
     scripted registry; a test module may define its own `client` instead."""
     with fake_client(tmp_path) as anonymous:
         yield anonymous
+
+
+@pytest.fixture
+def upsert_waits() -> Iterator[list[float]]:
+    """The settle waits of upserts made through a release, recorded instead of slept
+    (tests/logichelpers.py); for release tests against the scripted registry."""
+    with recording_upsert_waits([]) as waits:
+        yield waits
 
 
 def _registry(tmp_path_factory: pytest.TempPathFactory, kind: str, **kwargs: Any):
