@@ -5,6 +5,7 @@ Built on the `rig` package (tests/rig), which talks HTTP itself and never uses m
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -28,6 +29,17 @@ TOKEN_GRANTS = {
     "reader": [("*", ["pull"])],
     "": [("public/*", ["pull"])],
 }
+
+
+# The fast run (`pytest -m "not integration"`) tries this many inputs per parser property
+# (tests/test_fuzz_parsers.py) instead of 100; an explicit FUZZ_EXAMPLES wins (scripts/fuzz.sh).
+FAST_RUN_FUZZ_EXAMPLES = "20"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Only the fast run's exact expression: any other selection keeps the full count.
+    if config.option.markexpr.split() == ["not", "integration"]:
+        os.environ.setdefault("FUZZ_EXAMPLES", FAST_RUN_FUZZ_EXAMPLES)
 
 
 @pytest.fixture
