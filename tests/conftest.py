@@ -35,7 +35,7 @@ TOKEN_GRANTS = {
 
 # The fast run (`pytest -m "not integration"`) tries this many inputs per parser property
 # (tests/test_fuzz_parsers.py) instead of 100; an explicit FUZZ_EXAMPLES wins (scripts/fuzz.sh).
-FAST_RUN_FUZZ_EXAMPLES = "20"
+FAST_RUN_FUZZ_EXAMPLES = "10"
 
 
 def pytest_configure(config: pytest.Config) -> None:

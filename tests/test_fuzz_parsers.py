@@ -2,7 +2,7 @@
 one of manifestor's own errors (a ManifestorError), never anything else.
 
 The default run tries FUZZ_EXAMPLES inputs per parser (100; the fast run, `-m "not
-integration"`, 20: tests/conftest.py); `scripts/fuzz.sh` runs the same tests with many more
+integration"`, 10: tests/conftest.py); `scripts/fuzz.sh` runs the same tests with many more
 (see the README for the figures seen)."""
 
 from __future__ import annotations
