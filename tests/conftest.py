@@ -5,14 +5,17 @@ Built on the `rig` package (tests/rig), which talks HTTP itself and never uses m
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from clihelpers import Cli, make_cli, repo_for
 from covsummary import pytest_terminal_summary  # noqa: F401 (coverage totals at the end)
 from fakereg import FakeRegistry
-from logichelpers import fake_client
+from logichelpers import fake_client, recording_upsert_waits
 from rig.dockerconfig import DockerConfig
 from rig.faultproxy import BlobMirror, FaultProxy
 from rig.images import PushedImage, RigClient, make_image
@@ -30,10 +33,15 @@ TOKEN_GRANTS = {
 }
 
 
+# The fast run (`pytest -m "not integration"`) tries this many inputs per parser property
+# (tests/test_fuzz_parsers.py) instead of 100; an explicit FUZZ_EXAMPLES wins (scripts/fuzz.sh).
+FAST_RUN_FUZZ_EXAMPLES = "10"
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "integration: needs real registry processes (docker-registry) on loopback"
-    )
+    # Only the fast run's exact expression: any other selection keeps the full count.
+    if config.option.markexpr.split() == ["not", "integration"]:
+        os.environ.setdefault("FUZZ_EXAMPLES", FAST_RUN_FUZZ_EXAMPLES)
 
 
 @pytest.fixture
@@ -58,15 +66,30 @@ def client(tmp_path) -> Iterator[RegistryClient]:
         yield anonymous
 
 
+@pytest.fixture
+def upsert_waits() -> Iterator[list[float]]:
+    """The settle waits of upserts made through a release, recorded instead of slept
+    (tests/logichelpers.py); for release tests against the scripted registry."""
+    with recording_upsert_waits([]) as waits:
+        yield waits
+
+
 def _registry(tmp_path_factory: pytest.TempPathFactory, kind: str, **kwargs: Any):
     return RegistryProcess(kind, workdir=tmp_path_factory.mktemp(f"registry-{kind}"), **kwargs)
 
 
+@pytest.fixture(scope="session")
+def _caches(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("caches")
+
+
 @pytest.fixture(autouse=True)
-def _own_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _own_cache(_caches: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test gets an empty manifest cache (the CLI's ~/.cache/manifestor), so what a
-    test sees never depends on the tests before it."""
-    monkeypatch.setenv("MANIFESTOR_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    test sees never depends on the tests before it. (mkdtemp under one directory: pytest's
+    mktemp scans every numbered directory made so far, which over a thousand tests costs
+    seconds.)"""
+    monkeypatch.setenv("MANIFESTOR_CACHE_DIR", tempfile.mkdtemp(prefix="cache-", dir=_caches))
 
 
 @pytest.fixture(scope="session")

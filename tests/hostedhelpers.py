@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from fakereg import PERSONALITIES, AuthConfig, FakeImage, FakeRegistry, Personality
 from fakereg.images import Media
+from logichelpers import recording_upsert_waits
 
 from manifestor.local.keychain import Keychain
 from manifestor.model.reference import Reference, parse_reference
@@ -49,6 +50,7 @@ class Hosted:
     client: RegistryClient
     notices: list[str]
     sleeps: Sleeps
+    upsert_waits: list[float]  # an upsert's settle waits, recorded and not slept
 
     @property
     def host(self) -> str:
@@ -132,11 +134,13 @@ def hosted(
         keychain = Keychain(
             tmp_path / "no-docker-config", username=username, password=password, environ={}
         )
-    with FakeRegistry(personality, auth=auth) as registry:
+    waits: list[float] = []
+    recording = nullcontext() if real_sleep else recording_upsert_waits(waits)
+    with FakeRegistry(personality, auth=auth) as registry, recording:
         transport = Transport(retry=retry, **({} if real_sleep else {"sleep": sleeps}))
         with RegistryClient(keychain=keychain, transport=transport) as client:
             client.notice = notices.append
-            yield Hosted(registry, client, notices, sleeps)
+            yield Hosted(registry, client, notices, sleeps, waits)
 
 
 def with_quirks(preset: str, **changes: object) -> Personality:

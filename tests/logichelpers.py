@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from fakereg import FakeImage, FakeRegistry
 from fakereg.images import DOCKER_LIST, make_list
 from fakereg.script import LoggedRequest
@@ -21,6 +22,7 @@ from manifestor.model.entries import ListEntry
 from manifestor.model.oci import parse_manifest
 from manifestor.model.platform import Platform
 from manifestor.model.reference import Reference, parse_reference
+from manifestor.ops import upsert
 from manifestor.remote.client import RegistryClient
 from manifestor.remote.retry import RetryPolicy
 from manifestor.remote.transport import Transport
@@ -50,6 +52,19 @@ def fake_client(
     transport = Transport(retry=FAST_RETRY, sleep=recorded.append)
     with RegistryClient(keychain=keychain, transport=transport) as client:
         yield client
+
+
+@contextmanager
+def recording_upsert_waits(waits: list[float]) -> Iterator[list[float]]:
+    """Upserts made through a release (which passes upsert_list no `sleep`) record their
+    settle and jitter waits in `waits` instead of sleeping them, as the transport's retry
+    waits are recorded: the scripted registry is consistent at once, so the wait changes
+    no outcome, and the re-check after it still runs."""
+    defaults = upsert.upsert_list.__kwdefaults__
+    assert defaults is not None and "sleep" in defaults, "upsert_list takes no sleep= now"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(defaults, "sleep", waits.append)
+        yield waits
 
 
 class FixedKeychain(Keychain):

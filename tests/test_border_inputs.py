@@ -70,6 +70,7 @@ def test_non_ascii_auth_in_docker_auth_config_is_a_credentials_error(tmp_path):
     assert "DOCKER_AUTH_CONFIG" in _one_line(caught.value)
 
 
+@pytest.mark.integration  # the CLI as a subprocess
 def test_cli_with_non_ascii_auth_prints_one_line(tmp_path):
     (tmp_path / "config.json").write_text(
         json.dumps({"auths": {"127.0.0.1": {"auth": "\u00e9"}}}), encoding="utf-8"
@@ -198,23 +199,25 @@ def test_spec_with_too_many_aliases_is_refused(tmp_path):
 # -- the run's time limit -----------------------------------------------------------------
 
 
+@pytest.mark.integration  # the CLI as a subprocess, waiting for its --timeout
 @pytest.mark.parametrize("how", ["option", "environment"])
 def test_run_against_a_registry_that_never_answers_ends_at_its_timeout(tmp_path, how):
     with FakeRegistry() as reg:
         reg.script((None, r"."), delay(120), times=None)
         args = ["--config", str(tmp_path), "inspect", f"{reg.host}/team/app:1"]
-        env = {"MANIFESTOR_TIMEOUT": "3"} if how == "environment" else {}
+        env = {"MANIFESTOR_TIMEOUT": "1.5"} if how == "environment" else {}
         if how == "option":
-            args = ["--timeout", "3s", *args]
+            args = ["--timeout", "1.5s", *args]
         started = time.monotonic()
         done = _manifestor(*args, env=env)
         took = time.monotonic() - started
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert "--timeout" in done.stderr
-    assert took < 3 + 4  # the budget plus interpreter start-up and a moment
+    assert took < 1.5 + 4  # the budget plus interpreter start-up and a moment
 
 
+@pytest.mark.integration  # the CLI as a subprocess
 def test_bad_timeout_value_is_a_usage_error(tmp_path):
     done = _manifestor("--timeout", "soon", "ls", env={"DOCKER_CONFIG": str(tmp_path)})
     assert done.returncode == 2 and "is not a duration" in done.stderr

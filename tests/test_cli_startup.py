@@ -26,6 +26,9 @@ except SystemExit:
 sys.stderr.write(json.dumps(sorted(sys.modules)))
 """
 
+# Each check starts a fresh interpreter: what a new process imports (pyproject.toml).
+pytestmark = pytest.mark.integration
+
 
 def _imported(*args: str) -> set[str]:
     done = subprocess.run(

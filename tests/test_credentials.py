@@ -292,6 +292,7 @@ def test_helper_printing_garbage_is_an_error_without_the_output(
     assert "s3cr3t-value" not in str(caught.value)
 
 
+@pytest.mark.integration  # a helper process killed after a real 0.5 s wait
 def test_hanging_helper_is_killed_after_the_timeout(
     tmp_path: Path, install_helper: InstallHelper
 ) -> None:

@@ -9,6 +9,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
 from buildhelpers import require_build_host
 from clihelpers import Cli, assert_one_line_error
 
@@ -232,6 +233,7 @@ def test_credential_sources_name_files_and_helpers_never_secrets(tmp_path: Path)
 # -- the real machine -------------------------------------------------------------------
 
 
+@pytest.mark.integration  # buildah and QEMU on this host
 def test_real_host_emulates_arm_and_runs_amd64_natively() -> None:
     require_build_host()
     report = run_doctor((AMD64, ARM64, ARMV7))
@@ -244,6 +246,7 @@ def test_real_host_emulates_arm_and_runs_amd64_natively() -> None:
     assert report.can_build([AMD64, ARM64, ARMV7])
 
 
+@pytest.mark.integration  # buildah and QEMU on this host
 def test_real_disabled_handler_is_named_and_its_fix_works(cli: Cli) -> None:
     """Disable the real qemu-aarch64 handler, run the fix doctor prints, check again."""
     require_build_host()
@@ -270,6 +273,7 @@ def test_real_disabled_handler_is_named_and_its_fix_works(cli: Cli) -> None:
 # -- the command line ------------------------------------------------------------------
 
 
+@pytest.mark.integration  # the CLI as a subprocess
 def test_cli_doctor_on_a_fake_tree_exits_1_and_prints_the_fix(cli: Cli, tmp_path: Path) -> None:
     root = _binfmt(tmp_path, mounted=False)
     result = cli.run("doctor", "--binfmt-dir", str(root), "--platforms", "linux/amd64,linux/arm/v7")
@@ -281,6 +285,7 @@ def test_cli_doctor_on_a_fake_tree_exits_1_and_prints_the_fix(cli: Cli, tmp_path
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.integration  # the CLI as a subprocess
 def test_cli_doctor_without_platforms_surveys_and_exits_0(cli: Cli, tmp_path: Path) -> None:
     root = _binfmt(tmp_path)
     result = cli.run("doctor", "--binfmt-dir", str(root), "--json")
@@ -292,6 +297,7 @@ def test_cli_doctor_without_platforms_surveys_and_exits_0(cli: Cli, tmp_path: Pa
     assert [b["name"] for b in body["builders"]] == ["buildah", "podman", "docker"]
 
 
+@pytest.mark.integration  # the CLI as a subprocess
 def test_cli_doctor_rejects_an_unknown_platform_as_a_usage_error(cli: Cli) -> None:
     result = cli.run("doctor", "--platforms", "linux/amd64,linux/amr64")
     assert_one_line_error(result, 2, "linux/amr64")

@@ -1,8 +1,9 @@
 """Property tests: every parser of outside input, fed arbitrary input, either returns or raises
 one of manifestor's own errors (a ManifestorError), never anything else.
 
-The default run tries FUZZ_EXAMPLES inputs per parser (100); `scripts/fuzz.sh` runs the same
-tests with many more (see the README for the figures seen)."""
+The default run tries FUZZ_EXAMPLES inputs per parser (100; the fast run, `-m "not
+integration"`, 10: tests/conftest.py); `scripts/fuzz.sh` runs the same tests with many more
+(see the README for the figures seen)."""
 
 from __future__ import annotations
 

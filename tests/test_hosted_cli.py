@@ -5,9 +5,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from clihelpers import assert_one_line_error, make_cli
 from fakereg import PERSONALITIES, AuthConfig, FakeRegistry
 from fakereg.personality import ECR_IMMUTABLE, ZERO_UUID_USER
+
+# The CLI as a subprocess (pyproject.toml); the same decisions are tested in the test
+# process by test_hosted_quirks.py (rows 1, 4-5 and 32).
+pytestmark = pytest.mark.integration
 
 
 def _seed(registry: FakeRegistry) -> list[str]:

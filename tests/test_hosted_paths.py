@@ -56,6 +56,7 @@ def test_every_path_works_on_each_registry(name, tmp_path):
         merged = reg.publish("team/app:1.0", ["src/app:1.0-armv7"], upsert=True)
         assert merged.digest != first.digest
         assert reg.list_children("team/app", "1.0") == [amd64.digest, arm64.digest, armv7.digest]
+        assert len(reg.upsert_waits) == 1  # it settled (recorded, not slept) and re-checked
 
         # push of a local list (docker manifest create + push)
         store = ManifestStore(tmp_path / "config")

@@ -428,6 +428,7 @@ def test_row17_ghcr_secondary_rate_limit_403_is_retried(tmp_path):
         assert len(reg.sleeps.waits) == 1
 
 
+@pytest.mark.integration  # real waiting: the fake's PUT rate limit is per second of real time
 def test_row18_ecr_put_throttling_without_retry_after_is_backed_off(tmp_path):
     quirks = with_quirks("ecr", put_rate_per_second=2)
     retry = RetryPolicy(attempts=6, backoff=0.3, max_backoff=1.0)

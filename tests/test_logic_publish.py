@@ -270,6 +270,7 @@ def seed_and_get(fake: FakeRegistry, images: list[FakeImage]) -> bytes:
     return stored.data
 
 
+@pytest.mark.usefixtures("upsert_waits")  # the settle wait recorded, not slept
 def test_release_with_upsert_keeps_the_other_platforms(fake, client):
     images = seed_sources(fake, "team/app", PLATFORMS[:2])
     seed_list_of(fake, "team/app", "1.0", images[:1])

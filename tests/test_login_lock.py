@@ -9,8 +9,13 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
 from manifestor.local.dockerconfig import remove_credentials, store_credentials
 from manifestor.local.store import ManifestStore
+
+# Other processes and real lock waits (a login held off for 0.5 s) (pyproject.toml).
+pytestmark = pytest.mark.integration
 
 WRITER = """
 import sys

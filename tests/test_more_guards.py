@@ -284,6 +284,7 @@ def test_a_stated_platform_keeps_the_os_version_and_features_of_the_image(fake, 
     }
 
 
+@pytest.mark.usefixtures("upsert_waits")  # the settle wait recorded, not slept
 def test_release_upsert_honours_the_format_asked_for(fake, client):
     fake.seed_image("team/app", "linux/amd64", tag="amd64")
     release = Release(ref(fake, "team/app:1.0"), (SourceSpec(f"{fake.host}/team/app:amd64"),))

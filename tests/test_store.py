@@ -589,6 +589,7 @@ def docker(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.integration  # the docker CLI as a subprocess
 @needs_docker
 def test_docker_inspects_annotates_and_removes_a_list_we_saved(tmp_path: Path) -> None:
     store = ManifestStore(tmp_path)
@@ -622,6 +623,7 @@ def test_docker_inspects_annotates_and_removes_a_list_we_saved(tmp_path: Path) -
     assert not store.exists(LIST)
 
 
+@pytest.mark.integration  # the docker CLI as a subprocess
 @needs_docker
 def test_docker_cannot_remove_a_corrupt_list_but_we_can(tmp_path: Path) -> None:
     store = ManifestStore(tmp_path)

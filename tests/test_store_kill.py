@@ -23,6 +23,9 @@ from manifestor.model.reference import parse_reference
 LIST = "127.0.0.1:5000/app:v1"
 ARCHES = ("amd64", "arm64", "s390x")
 
+# Child processes SIGKILLed mid-write: real processes and signals (pyproject.toml).
+pytestmark = pytest.mark.integration
+
 
 def entry(arch: str) -> StoredEntry:
     config = json.dumps({"architecture": arch, "os": "linux"}).encode()
