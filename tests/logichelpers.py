@@ -56,14 +56,16 @@ def fake_client(
 
 @contextmanager
 def recording_upsert_waits(waits: list[float]) -> Iterator[list[float]]:
-    """Upserts made through a release (which passes upsert_list no `sleep`) record their
-    settle and jitter waits in `waits` instead of sleeping them, as the transport's retry
-    waits are recorded: the scripted registry is consistent at once, so the wait changes
-    no outcome, and the re-check after it still runs."""
-    defaults = upsert.upsert_list.__kwdefaults__
-    assert defaults is not None and "sleep" in defaults, "upsert_list takes no sleep= now"
+    """Upserts made through a release (which passes upsert_entries no `sleep`) or through
+    upsert_list without one record their settle and jitter waits in `waits` instead of
+    sleeping them, as the transport's retry waits are recorded: the scripted registry is
+    consistent at once, so the wait changes no outcome, and the re-check after it still
+    runs."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(defaults, "sleep", waits.append)
+        for function in (upsert.upsert_list, upsert.upsert_entries):
+            defaults = function.__kwdefaults__
+            assert defaults is not None and "sleep" in defaults, f"{function.__name__}: no sleep="
+            patch.setitem(defaults, "sleep", waits.append)
         yield waits
 
 
