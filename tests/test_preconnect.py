@@ -25,7 +25,8 @@ ARCHES = ("amd64", "arm64", "armv7", "ppc64le")
 
 def _release(host: str, tag: str, arches: tuple[str, ...]) -> Release:
     return Release(
-        parse_reference(f"{host}/lab/app:{tag}"),
+        # Another repository: lab/app holds the tiny images only (tests/test_rig.py).
+        parse_reference(f"{host}/preconnect/app:{tag}"),
         tuple(SourceSpec(f"{host}/lab/app:1.0-{arch}") for arch in arches),
     )
 
