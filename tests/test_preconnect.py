@@ -14,7 +14,7 @@ import pytest
 from manifestor.local.keychain import Keychain
 from manifestor.model.reference import parse_reference
 from manifestor.model.spec import Release, SourceSpec
-from manifestor.ops.release import ReleaseOptions, publish_release
+from manifestor.ops.release import ReleaseOptions, publish_release, publish_releases
 from manifestor.remote.client import RegistryClient
 from manifestor.remote.transport import Transport
 
@@ -52,3 +52,28 @@ def test_sources_connections_are_open_when_their_reads_start(
     assert result.digest
     assert at_check == [len(arches)]  # all of them, before any source is read
     assert proxy.connections <= 4  # the per-host limit, early connections included
+
+
+def test_a_release_with_an_extra_tag_stays_within_the_limit(
+    registry_plain, tiny_images, fault_proxy, tmp_path: Path
+):
+    proxy = fault_proxy(registry_plain, latency=0.02)
+    release = _release(proxy.host, "tagged", ARCHES)
+    release = Release(release.target, release.sources, tags=("latest",))
+    keychain = Keychain(tmp_path / "no-config", environ={})
+    with RegistryClient(keychain=keychain, transport=Transport()) as client:
+        publish_release(client, release, ReleaseOptions())
+    assert proxy.connections == 4
+
+
+def test_releases_run_together_open_no_early_connections_beyond_the_limit(
+    registry_plain, tiny_images, fault_proxy, tmp_path: Path
+):
+    """Several releases check their tags at once, filling the connections themselves."""
+    proxy = fault_proxy(registry_plain, latency=0.02)
+    releases = [_release(proxy.host, f"spec-{n}", ARCHES) for n in range(6)]
+    keychain = Keychain(tmp_path / "no-config", environ={})
+    with RegistryClient(keychain=keychain, transport=Transport()) as client:
+        results = publish_releases(client, releases, ReleaseOptions())
+    assert len({r.digest for r in results}) == 1
+    assert proxy.connections <= 4

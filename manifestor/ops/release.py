@@ -124,7 +124,6 @@ def prepare_release(
     tags = _tags(release)
     current = None
     if not options.upsert:
-        _preconnect_sources(client, release, len(tags))
         current = tuple(client.jobs.map(client.head_manifest, tags))
         unchanged = unchanged_by_heads(client, release, options, current)
         if unchanged is not None:
@@ -189,6 +188,8 @@ def publish_releases(
     and a source several releases share is resolved once."""
     options = options or ReleaseOptions()
     _check_distinct_tags(releases)
+    if len(releases) == 1 and not options.upsert:
+        _preconnect_sources(client, releases[0])
     prepared = client.jobs.map(lambda r: prepare_release(client, r, options, notify), releases)
     results = client.jobs.map(
         lambda ready: publish_prepared(client, ready, options, notify=notify, progress=progress),
@@ -226,15 +227,20 @@ def publish_release(
     """Publish one release: prepare it (nothing written yet), then write it. The
     library's one-call entry point (`manifestor.publish`)."""
     options = options or ReleaseOptions()
+    if not options.upsert:
+        _preconnect_sources(client, release)
     prepared = prepare_release(client, release, options, notify)
     return publish_prepared(client, prepared, options, notify=notify, progress=progress)
 
 
-def _preconnect_sources(client: RegistryClient, release: Release, tags: int) -> None:
-    """The tags' check goes first, alone; the sources are read right after it, several at
-    once. Their connections open now, all at once, so those reads do not each wait for a
-    TCP (and TLS) handshake: a round trip less on every release. On the target's registry
-    the check takes the first connection that opens instead of opening its own."""
+def _preconnect_sources(client: RegistryClient, release: Release) -> None:
+    """A release checks its tags first; its sources are read right after, several at once.
+    Their connections open now, all at once, so those reads do not each wait for a TCP
+    (and TLS) handshake: a round trip less. On the target's registry the tags' checks
+    take the first connections that open instead of opening their own, so the run still
+    holds no more than the per-host limit. Only for a run of one release: releases that
+    run together fill the connections with their own checks."""
+    tags = len(_tags(release))
     reads: dict[str, int] = {}
     for source in release.sources:
         if source.local_path is None:
@@ -242,7 +248,7 @@ def _preconnect_sources(client: RegistryClient, release: Release, tags: int) -> 
             reads[domain] = reads.get(domain, 0) + 1
     for domain, count in reads.items():
         if domain == release.target.domain:
-            client.preconnect(domain, max(count, tags), first_ready=True)
+            client.preconnect(domain, max(count, tags), ready=tags)
         else:
             client.preconnect(domain, count)
 

@@ -200,14 +200,14 @@ class RegistryClient:
                 self._endpoints[host] = endpoint
             return endpoint
 
-    def preconnect(self, domain: str, count: int, *, first_ready: bool = False) -> None:
+    def preconnect(self, domain: str, count: int, *, ready: int = 0) -> None:
         """Open `count` connections to `domain` now, for requests that will follow at once
         (see Transport.preconnect); never more than the per-host limit. A hint: it sends
         no request itself, though a registry that is pinged (credentials configured) is
         pinged now rather than a moment later."""
         endpoint = self._endpoint(domain)
         count = min(count, self.jobs.per_host)
-        self.transport.preconnect(endpoint.base_url, count, first_ready=first_ready)
+        self.transport.preconnect(endpoint.base_url, count, ready=min(ready, count))
 
     def _pinged(self, domain: str, host: str) -> _Endpoint:
         with self.jobs.gate(host):

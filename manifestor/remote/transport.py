@@ -142,14 +142,14 @@ class Transport:
     def confirm_base(self, host: str, base: str) -> None:
         self._schemes.confirm(host, base)
 
-    def preconnect(self, base: str, count: int, *, first_ready: bool = False) -> None:
+    def preconnect(self, base: str, count: int, *, ready: int = 0) -> None:
         """Open `count` connections to `base` (scheme://host) at once, in the background,
         for requests about to follow: the reads after a run's first request, up to the
-        per-host limit at once, need not each wait for TCP and TLS. With `first_ready`,
-        return once one is open, so the request about to be sent takes it rather than
-        opening one more. Only once per base; not through a proxy. Best effort: a
-        connection that fails to open is left to the request that needs it, which then
-        reports the error."""
+        per-host limit at once, need not each wait for TCP and TLS. Return once `ready` of
+        them are open, so the requests about to be sent take those rather than opening
+        more. Only once per base; not through a proxy. Best effort: a connection that
+        fails to open is left to the request that needs it, which then reports the
+        error."""
         with self._lock:
             if count <= 0 or base in self._preconnected:
                 return
@@ -181,8 +181,10 @@ class Transport:
                 name="manifestor-connect",
                 daemon=True,
             ).start()
-        if first_ready:
-            opened.acquire(timeout=self.timeout[0])
+        deadline = time.monotonic() + self.timeout[0]
+        for _ in range(ready):
+            if not opened.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                break
 
     def _open_connection(
         self, pool: Any, connection: Any, url: str, opened: threading.Semaphore
