@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from manifestor.cli import output
-from manifestor.cli.options import InsecureOption, global_options, platforms
+from manifestor.cli.options import InsecureOption, connect_early, global_options, platforms
 
 
 def create(
@@ -44,12 +44,15 @@ def create(
     """Create a local manifest list from per-arch images (like `docker manifest create`)."""
     from manifestor.model.entries import SourceFilter
     from manifestor.model.reference import parse_reference
-    from manifestor.ops.lists import create_list
 
     opts = global_options(ctx)
     list_ref = parse_reference(manifest_list)
     refs = [parse_reference(s) for s in sources]
     selection = SourceFilter(platforms(platform), keep_attestations)
+    # The command line is valid: connect to the registries while the workflow loads.
+    connect_early(*sources)
+    from manifestor.ops.lists import create_list
+
     with opts.client(insecure) as client:
         create_list(
             client,

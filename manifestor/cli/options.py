@@ -95,6 +95,25 @@ class GlobalOptions:
         )
 
 
+def connect_early(*references: str | None) -> None:
+    """Start connecting to the registries these references name while the command still
+    imports what it needs (remote/early.py). A text that is no reference is skipped here:
+    the command rejects it in its own words."""
+    from manifestor.errors import ManifestorError
+    from manifestor.model.reference import api_host, parse_reference
+    from manifestor.remote.early import connect_early as start
+
+    hosts = []
+    for text in references:
+        if not text:
+            continue
+        try:
+            hosts.append(api_host(parse_reference(text.partition("=")[0]).domain))
+        except ManifestorError:  # a path, an archive: no registry to connect to
+            continue
+    start(hosts)
+
+
 def global_options(ctx: typer.Context) -> GlobalOptions:
     return ctx.obj if isinstance(ctx.obj, GlobalOptions) else GlobalOptions()
 

@@ -15,6 +15,7 @@ from manifestor.cli import output
 from manifestor.cli.options import (
     FormatOption,
     InsecureOption,
+    connect_early,
     global_options,
     key_values,
     list_format,
@@ -137,8 +138,6 @@ def push(
     from manifestor.model.entries import SourceFilter
     from manifestor.model.reference import parse_reference
     from manifestor.model.spec import Release
-    from manifestor.ops.options import PublishOptions
-    from manifestor.ops.release import ReleaseOptions, plan_release, publish_releases
 
     opts = global_options(ctx)
     fmt = list_format(media_format)
@@ -158,6 +157,11 @@ def push(
     if dry_run and as_json:
         raise UsageError("--json reports what was pushed; a --dry-run pushes nothing")
     check_digest_file(digest_file)
+    # The command line is valid: connect to the registries while the workflow loads.
+    connect_early(target, *(sources or []))
+    from manifestor.ops.options import PublishOptions
+    from manifestor.ops.release import ReleaseOptions, plan_release, publish_releases
+
     note = output.notes(quiet)
     if releases is not None:
         _hint_local_paths(releases, note)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from manifestor.cli import output
-from manifestor.cli.options import InsecureOption, global_options, platforms
+from manifestor.cli.options import InsecureOption, connect_early, global_options, platforms
 
 if TYPE_CHECKING:
     from manifestor.ops.verify import VerifyReport
@@ -32,11 +32,14 @@ def verify(
     platform, the expected platforms are present, no stray attestations. Exit 1 on any
     failure."""
     from manifestor.model.reference import parse_reference
-    from manifestor.ops.verify import verify_list
 
     opts = global_options(ctx)
     ref = parse_reference(reference)
     wanted = platforms([expected]) if expected else ()
+    # The command line is valid: connect to the registry while the workflow loads.
+    connect_early(reference)
+    from manifestor.ops.verify import verify_list
+
     with opts.client(insecure) as client:
         report = verify_list(client, ref, expected=wanted, allow_attestations=allow_attestations)
     if as_json:

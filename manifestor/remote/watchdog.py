@@ -15,6 +15,8 @@ import requests.adapters
 import urllib3.connection
 import urllib3.connectionpool
 
+from manifestor.remote import early
+
 
 class Exchange:
     """One exchange's total time limit: when it runs out, the socket the exchange uses is
@@ -85,13 +87,19 @@ class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
             exchange.attach(self)
         super().request(*args, **kwargs)
 
+    def _new_conn(self) -> socket.socket:
+        # The socket early.py opened to this host while the command was starting, if any
+        # (TLS, for an HTTPS connection, is set up on it next, as on a new one).
+        sock = early.take(self.host, self.port)
+        if sock is None:
+            return super()._new_conn()
+        timeout = self.timeout
+        sock.settimeout(timeout if isinstance(timeout, (int, float)) else None)
+        return sock
 
-class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        exchange = getattr(_current, "exchange", None)
-        if exchange is not None:
-            exchange.attach(self)
-        super().request(*args, **kwargs)
+
+class _WatchedHTTPSConnection(_WatchedHTTPConnection, urllib3.connection.HTTPSConnection):
+    pass
 
 
 class _WatchedHTTPPool(urllib3.connectionpool.HTTPConnectionPool):
