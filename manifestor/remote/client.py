@@ -173,7 +173,7 @@ class RegistryClient:
     def _endpoint(self, domain: str, *, ping: bool = False) -> _Endpoint:
         """The registry's endpoint: its base URL and authenticator.
 
-        No `GET /v2/` ping when nothing needs it (issue 11: one round trip fewer per run).
+        No `GET /v2/` ping when nothing needs it: one round trip fewer per run.
         A registry no credential is configured for gets its first real request sent
         straight to the scheme a ping would try first, anonymously: a 401 brings the
         challenge then, as the ping's would, and `_call` falls back to the ping when the
