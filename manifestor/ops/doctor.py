@@ -26,9 +26,8 @@ from manifestor.local.binfmt import (
 from manifestor.local.builders import BuilderStatus, detect_builders
 from manifestor.local.keychain import CredentialSource, credential_sources
 from manifestor.model.platform import Platform, parse_platform, platforms_match
-from manifestor.remote.tls import DEFAULT_CERTS_DIR
+from manifestor.remote.tls import CONTAINERS_CERTS_DIR, DEFAULT_CERTS_DIR
 
-CONTAINERS_CERTS_DIR = Path("/etc/containers/certs.d")
 # Shown when no --platforms is given, with every platform a registered handler runs.
 COMMON_PLATFORMS = tuple(
     parse_platform(p)
