@@ -195,10 +195,9 @@ class Keychain:
             config = self._load_config()
             if config.helper_for(key) or _lookup(config.auths, key) is not None:
                 return True
-            hub = key == DOCKER_HUB_KEY
+            keys = _containers_keys(key)
             for path in self._containers_files:
                 config = self._load_containers_config(path)
-                keys = _CONTAINERS_HUB_KEYS if hub else (key,)
                 if _lookup_host(config.auths, keys) is not None or config.creds_store:
                     return True
                 if any(k in config.cred_helpers for k in keys):
@@ -229,7 +228,7 @@ class Keychain:
         hub = key == DOCKER_HUB_KEY
         for path in self._containers_files:
             config = self._load_containers_config(path)
-            entry = _lookup_host(config.auths, _CONTAINERS_HUB_KEYS if hub else (key,))
+            entry = _lookup_host(config.auths, _containers_keys(key))
             helper_key = next((k for k in _CONTAINERS_HUB_KEYS if k in config.cred_helpers), key)
             found = self._from_config(config, helper_key if hub else key, None, path, entry)
             if found.credential is not None:
@@ -315,6 +314,12 @@ def _lookup(auths: Mapping[str, Credential], key: str) -> Credential | None:
         if _hostname_of_key(stored_key) == key:
             return entry
     return None
+
+
+def _containers_keys(key: str) -> tuple[str, ...]:
+    """The keys the containers tools file `key`'s credentials under: Docker Hub's three
+    host names for docker's Hub key, else the key itself."""
+    return _CONTAINERS_HUB_KEYS if key == DOCKER_HUB_KEY else (key,)
 
 
 def _lookup_host(auths: Mapping[str, Credential], hosts: Sequence[str]) -> Credential | None:
