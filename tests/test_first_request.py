@@ -116,3 +116,38 @@ def web_server() -> Iterator[str]:
 def test_a_server_that_is_no_registry_is_named_so_not_missing_a_manifest(web_server, client):
     with pytest.raises(TransportError, match="does not look like a registry: GET /v2/"):
         client.head_manifest(parse_reference(f"{web_server}/team/app:1.0"))
+
+
+HOST = "reg.example:5000"
+
+
+@pytest.mark.parametrize(
+    ("config", "containers", "environ", "expected"),
+    [
+        (None, None, {}, False),
+        ({"auths": {"other.example": {"auth": "dTpw"}}}, None, {}, False),
+        ({"auths": {"reg.example:5000": {"auth": "dTpw"}}}, None, {}, True),
+        ({"credsStore": "pass"}, None, {}, True),
+        ({"credHelpers": {"reg.example:5000": "ecr-login"}}, None, {}, True),
+        (None, {"auths": {"reg.example:5000": {"auth": "dTpw"}}}, {}, True),
+        (None, {"credHelpers": {"reg.example:5000": "x"}}, {}, True),
+        (None, None, {"DOCKER_AUTH_CONFIG": json.dumps({"auths": {HOST: {"auth": "dTpw"}}})}, True),
+        ("{not json", None, {}, True),  # resolving will say what is wrong with it
+    ],
+    ids=["none", "other-host", "auths", "creds-store", "cred-helper", "containers-auths",
+         "containers-helper", "env", "broken-config"],
+)
+def test_may_have_says_whether_a_credential_could_be_found(
+    tmp_path, config, containers, environ, expected
+):
+    docker = tmp_path / "docker"
+    docker.mkdir()
+    if config is not None:
+        text = config if isinstance(config, str) else json.dumps(config)
+        (docker / "config.json").write_text(text)
+    files = []
+    if containers is not None:
+        files.append(tmp_path / "auth.json")
+        files[0].write_text(json.dumps(containers))
+    keychain = Keychain(docker, environ=environ, containers_files=files)
+    assert keychain.may_have("reg.example:5000") is expected
