@@ -1,7 +1,5 @@
 """`manifestor annotate LIST IMAGE`: edit the platform or annotations of one entry."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

@@ -12,8 +12,6 @@ so start-up stays fast.
 To add a command: write `cli/<name>.py` with one function (its docstring is the help),
 then add one line to COMMANDS below, e.g. `"doctor": ("doctor", "doctor"),`."""
 
-from __future__ import annotations
-
 import importlib
 import os
 import sys

@@ -1,8 +1,6 @@
 """`manifestor build`: build every platform (natively or under QEMU) into OCI layouts and
 publish them as one list, with the publishing options of the one-shot `push`."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -150,12 +148,12 @@ def _build_args(values: list[str]) -> dict[str, str]:
     return out
 
 
-def _reporter(bars: Progress | None, quiet: bool) -> OnEvent:
+def _reporter(bars: "Progress | None", quiet: bool) -> "OnEvent":
     """A line per platform as it starts and ends (CI logs), and on a terminal a live
     line per platform while it builds."""
     live: dict[str, object] = {}
 
-    def on_event(event: BuildEvent) -> None:
+    def on_event(event: "BuildEvent") -> None:
         label = str(event.platform)
         if event.state == "building":
             if bars is not None:
@@ -173,7 +171,7 @@ def _reporter(bars: Progress | None, quiet: bool) -> OnEvent:
     return on_event
 
 
-def _built(result: BuildResult) -> dict[str, object]:
+def _built(result: "BuildResult") -> dict[str, object]:
     """What --json adds to push's object: the builder, and how long each platform took."""
     return {
         "builder": result.builder,

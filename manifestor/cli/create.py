@@ -1,7 +1,5 @@
 """`manifestor create LIST SOURCE...`: a local list from per-arch images."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

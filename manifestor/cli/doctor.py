@@ -1,8 +1,6 @@
 """`manifestor doctor`: print what this host can build and run, each problem with the
 command that fixes it; exit 1 when a platform named in --platforms cannot be built."""
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -62,7 +60,7 @@ def doctor(
         raise typer.Exit(1)
 
 
-def doctor_text(report: DoctorReport, asked: bool) -> str:
+def doctor_text(report: "DoctorReport", asked: bool) -> str:
     native = ", ".join(str(p) for p in report.native) or "none known"
     lines = [f"host: {report.machine}, runs natively: {native}"]
     state = report.binfmt
@@ -115,7 +113,7 @@ def doctor_text(report: DoctorReport, asked: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _problem_lines(problem: Problem | None, indent: str) -> list[str]:
+def _problem_lines(problem: "Problem | None", indent: str) -> list[str]:
     if problem is None:
         return []
     return [f"{indent}{problem.message}", f"{indent}fix: {problem.fix}"]

@@ -1,8 +1,6 @@
 """`manifestor inspect [LIST] REF`: a local list, one of its entries, or a manifest or
 list in a registry, in docker's shapes (ops/inspect.py decides what is fetched)."""
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING, Annotated
 
 import typer

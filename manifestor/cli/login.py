@@ -1,8 +1,6 @@
 """`manifestor login REGISTRY` and `manifestor logout REGISTRY`: check credentials, then
 keep them where docker does (local/dockerconfig.py); or forget them."""
 
-from __future__ import annotations
-
 import sys
 from typing import Annotated
 

@@ -1,7 +1,5 @@
 """`manifestor ls`: the local lists, their entry counts, and whether each is readable."""
 
-from __future__ import annotations
-
 import typer
 
 from manifestor.cli import output

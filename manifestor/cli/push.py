@@ -2,8 +2,6 @@
 template or a spec (`push TARGET SOURCE...`, `--template`, `--spec`). The digest is the
 last line on stdout (`DIGEST TARGET` per release when there are several)."""
 
-from __future__ import annotations
-
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -208,7 +206,7 @@ def push(
         report(results, as_json=as_json, digest_file=digest_file)
 
 
-def _show_plan(plan: ReleasePlan, note: Callable[[str], None]) -> None:
+def _show_plan(plan: "ReleasePlan", note: Callable[[str], None]) -> None:
     """A dry run: the list on stdout (its result), the planned requests as notes."""
     from manifestor.model.render import list_view
 
@@ -217,7 +215,7 @@ def _show_plan(plan: ReleasePlan, note: Callable[[str], None]) -> None:
         note(f"plan: {step}")
 
 
-def _hint_local_paths(releases: list[Release], note: Callable[[str], None]) -> None:
+def _hint_local_paths(releases: "list[Release]", note: Callable[[str], None]) -> None:
     """A source that names a file or folder here, written without `./` or `oci:`, is read
     as a registry reference: refuse it when it is not one, and say so when it is."""
     from manifestor.errors import InvalidReferenceError
@@ -242,7 +240,7 @@ def _releases(
     spec: Path | None,
     tags: list[str],
     annotations: dict[str, str],
-) -> list[Release] | None:
+) -> "list[Release] | None":
     """The one-shot releases asked for, or None for a plain `push LIST`."""
     from manifestor.local.specfile import load_spec
     from manifestor.model.reference import parse_reference

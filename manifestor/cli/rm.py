@@ -1,7 +1,5 @@
 """`manifestor rm LIST...`: delete local lists."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer

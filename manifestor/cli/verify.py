@@ -1,7 +1,5 @@
 """`manifestor verify REF`: check a published list; exit 1 on any failure."""
 
-from __future__ import annotations
-
 import json
 from typing import TYPE_CHECKING, Annotated
 
@@ -50,7 +48,7 @@ def verify(
         raise typer.Exit(1)
 
 
-def _report_text(report: VerifyReport) -> str:
+def _report_text(report: "VerifyReport") -> str:
     lines = [f"{report.ref}  {report.digest}  {report.media_type}"]
     for child in report.children:
         claimed = "attestation" if child.attestation else str(child.claimed or "-")
