@@ -1,4 +1,5 @@
-"""Which requests are tried again, and how long to wait first (tenacity is the engine).
+"""Which requests are tried again, and how long to wait first (tenacity is the engine,
+imported when a first attempt fails in a way worth another: most runs never need it).
 
 Retried: connection failures, an exchange cut off at its time limit, 408, 425, 429 and
 5xx, and GHCR's 403 "secondary rate limit"; not a quota that refills in hours, and never a
@@ -15,11 +16,10 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import requests
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
-from tenacity.wait import wait_exponential, wait_random
 
 from manifestor.errors import DeadlineError, TLSError, TransportError
 from manifestor.remote.failures import short_reason
@@ -27,6 +27,9 @@ from manifestor.remote.ratelimit import is_secondary_rate_limit, read_rate_limit
 from manifestor.remote.redact import redact_text, redact_url
 from manifestor.remote.response import HttpResponse
 from manifestor.remote.watchdog import RequestCut
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState, Retrying
 
 log = logging.getLogger("manifestor.http")
 
@@ -122,6 +125,8 @@ def retrying(
     """tenacity's loop for one request begun at `started`: at most `attempts` tries while
     the failure `is_retryable`; `remaining` tells the run's time left (None: no deadline).
     The last failure is raised as itself; a wait that does not fit raises GiveUp."""
+    from tenacity import Retrying, retry_if_exception, stop_after_attempt
+
     return Retrying(
         stop=stop_after_attempt(attempts),
         wait=lambda state: _wait(state, policy, method, url, started, attempts, remaining),
@@ -157,6 +162,8 @@ def _wait(
     else:
         # Spelt as exponential + random rather than wait_exponential_jitter, whose
         # `initial` argument is deprecated in tenacity 9.2 and `multiplier` absent in 8.x.
+        from tenacity.wait import wait_exponential, wait_random
+
         jitter = wait_random(0, policy.backoff)
         backoff = wait_exponential(multiplier=policy.backoff, max=policy.max_backoff) + jitter
         wait = backoff(state)

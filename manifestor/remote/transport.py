@@ -43,6 +43,7 @@ from manifestor.remote.retry import (
     GiveUp,
     RetryableStatus,
     RetryPolicy,
+    is_retryable,
     retryable_reply,
     retrying,
 )
@@ -255,37 +256,54 @@ class Transport:
         else:
             limit = self.retry.request_limit + (size or 0) / MIN_RATE
         started = time.monotonic()
+        allowed = self.retry.attempts if retry else 1
         attempts = 0
+
+        def attempt() -> HttpResponse:
+            nonlocal attempts
+            attempts += 1
+            response = self._send_following_redirects(
+                method,
+                url,
+                headers,
+                authorization,
+                body,
+                stream,
+                read_limit,
+                truncate,
+                timeout or self.timeout,
+                limit,
+            )
+            response.attempts = attempts
+            response.elapsed = time.monotonic() - started
+            if retry and retryable_reply(response):
+                response.close()
+                raise RetryableStatus(response)
+            return response
+
         try:
-            for attempt in retrying(
+            try:
+                return attempt()
+            except Exception as failure:
+                if allowed == 1 or not is_retryable(failure):
+                    raise
+                first: BaseException | None = failure
+            # The first attempt failed in a way worth another: tenacity takes over, the
+            # failure replayed as its attempt 1, so it decides every wait as it would have.
+            for tenacity_attempt in retrying(
                 self.retry,
                 method,
                 url,
-                attempts=self.retry.attempts if retry else 1,
+                attempts=allowed,
                 started=started,
                 remaining=self.remaining,
                 sleep=self._sleep,
             ):
-                with attempt:
-                    attempts += 1
-                    response = self._send_following_redirects(
-                        method,
-                        url,
-                        headers,
-                        authorization,
-                        body,
-                        stream,
-                        read_limit,
-                        truncate,
-                        timeout or self.timeout,
-                        limit,
-                    )
-                    response.attempts = attempts
-                    response.elapsed = time.monotonic() - started
-                    if retry and retryable_reply(response):
-                        response.close()
-                        raise RetryableStatus(response)
-                    return response
+                with tenacity_attempt:
+                    if first is not None:
+                        replayed, first = first, None
+                        raise replayed
+                    return attempt()
         except RetryableStatus as exc:
             return exc.response
         except GiveUp as exc:
