@@ -7,7 +7,8 @@ Usage:  .venv/bin/python benchmarks/bench_early.py [--runs 10] [--latency-ms 20]
                                                     [--python VENV/bin/python]
 
 manifestor runs as `python -c` calling the CLI's main(), so both rows pay the same
-start-up; the "off" row replaces connect_early with a no-op before the command runs.
+start-up; the "off" row replaces connect_early with a no-op before the command runs. Which
+of the two runs first alternates from round to round.
 `--python` is the interpreter of the install to measure (default: this one; the editable
 .venv recompiles the package on every run here, as PYTHONDONTWRITEBYTECODE is set, so a
 normal install, e.g. the venv bench_vs_peers.py --venv keeps, gives steadier figures).
@@ -42,7 +43,7 @@ def main() -> int:
         run("warm-up", True, ["push", bench.ref("warm"), *bench.sources])
         bench.times.clear()
         for n in range(args.runs):
-            for early in (True, False):
+            for early in (True, False) if n % 2 == 0 else (False, True):
                 name = bench.ref(f"{'on' if early else 'off'}-{n}")
                 run("one-shot push", early, ["push", f"{name}-o", *bench.sources])
                 run("create", early, ["create", f"{name}-c", *bench.sources])

@@ -7,13 +7,11 @@ the machine's drift between two runs of bench_vs_peers.py.
 Usage:  .venv/bin/python benchmarks/bench_revisions.py BASE [OTHER] [--runs 10]
             [--latency-ms 20] [--python VENV/bin/python]
 
-BASE and OTHER are git revisions (OTHER defaults to the working tree). Each one's
-`manifestor/` package is extracted to a temp directory, compiled, and put first on
-PYTHONPATH of `python -c` calling the CLI's main(), so both run on the same interpreter and
-dependencies: `--python`, by default this one; a normal install such as the venv
-`bench_vs_peers.py --venv DIR` keeps gives steadier figures than the editable .venv, which
-recompiles on every run as PYTHONDONTWRITEBYTECODE is set. Needs /usr/bin/docker-registry
-(scripts/setup.sh)."""
+BASE and OTHER are git revisions (OTHER defaults to the working tree; BASE twice measures
+the noise). Each one's `manifestor/` package is extracted to a temp directory, compiled,
+and put first on PYTHONPATH of `python -c` calling the CLI's main(), so both run on the
+same interpreter and dependencies (`--python`, by default this one). Which of the two runs
+first alternates from round to round. Needs /usr/bin/docker-registry (scripts/setup.sh)."""
 
 from __future__ import annotations
 
@@ -24,15 +22,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from sidebyside import RUN_CLI, need_registry, rig
+from sidebyside import RUN_CLI, Rig, need_registry, rig
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def extract(revision: str | None, into: Path, python: str) -> Path:
-    """The `manifestor` package of `revision` (None: the working tree), compiled, in a new
-    directory under `into`."""
-    where = into / (revision or "working-tree").replace("/", "_")
+def extract(revision: str | None, where: Path, python: str) -> Path:
+    """The `manifestor` package of `revision` (None: the working tree), compiled, in the new
+    directory `where`."""
     where.mkdir()
     if revision is None:
         shutil.copytree(
@@ -48,17 +45,16 @@ def extract(revision: str | None, into: Path, python: str) -> Path:
         )
         subprocess.run(["tar", "-x", "-C", str(where)], input=archive.stdout, check=True)
     subprocess.run([python, "-m", "compileall", "-q", str(where)], check=True)
-    found = subprocess.run(
-        [python, "-c", "import manifestor; print(manifestor.__file__)"],
-        env={"PYTHONPATH": str(where)},
-        cwd=into,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    if not found.startswith(str(where)):
-        raise SystemExit(f"bench_revisions: {python} imports manifestor from {found}")
     return where
+
+
+def check_imports(bench: Rig, python: str, tree: Path) -> None:
+    """The runs of `tree` import its package, not the install's (as the timed runs do)."""
+    env = {"PYTHONPATH": str(tree)}
+    code = "import manifestor; print(manifestor.__file__)"
+    found = bench.output([python, "-c", code], env).strip()
+    if not found.startswith(str(tree)):
+        raise SystemExit(f"bench_revisions: {python} imports manifestor from {found}")
 
 
 def main() -> int:
@@ -71,24 +67,25 @@ def main() -> int:
     args = parser.parse_args()
     if not need_registry("bench_revisions"):
         return 1
-    names = {"base": args.base, "other": args.other or "working tree"}
+    names = {"base": f"base {args.base}", "other": f"other {args.other or 'working tree'}"}
     with tempfile.TemporaryDirectory() as scratch, rig(args.latency_ms) as bench:
         trees = {
-            "base": extract(args.base, Path(scratch), args.python),
-            "other": extract(args.other, Path(scratch), args.python),
+            "base": extract(args.base, Path(scratch) / "base", args.python),
+            "other": extract(args.other, Path(scratch) / "other", args.python),
         }
+        for tree in trees.values():
+            check_imports(bench, args.python, tree)
 
         def run(row: str, which: str, argv: list[str]) -> None:
-            label = f"{row}, {names[which]}"
             env = {"PYTHONPATH": str(trees[which])}
-            bench.run(label, [args.python, "-c", RUN_CLI, *argv], env)
+            bench.run(f"{row}, {names[which]}", [args.python, "-c", RUN_CLI, *argv], env)
 
         # A warm-up fills the cache, as on a user's machine after the first release.
         for which in trees:
             run("warm-up", which, ["push", bench.ref(f"warm-{which}"), *bench.sources])
         bench.times.clear()
         for n in range(args.runs):
-            for which in trees:
+            for which in ("base", "other") if n % 2 == 0 else ("other", "base"):
                 name = bench.ref(f"{which}-{n}")
                 run("one-shot push", which, ["push", f"{name}-o", *bench.sources])
                 run("create", which, ["create", f"{name}-c", *bench.sources])

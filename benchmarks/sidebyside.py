@@ -61,10 +61,19 @@ class Rig:
 
     def run(self, row: str, argv: Sequence[str], env: dict[str, str] | None = None) -> None:
         """Run one process to completion (it must succeed) and record its wall and CPU
-        time under `row`. It runs in the work directory: `python -c` puts its current
-        directory first on sys.path, and a checkout's would shadow the package measured."""
+        time under `row`."""
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
+        self.output(argv, env, quiet=True)
+        wall = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+        self.times.setdefault(row, []).append((wall, cpu))
+
+    def output(self, argv: Sequence[str], env: dict[str, str] | None, quiet: bool = False) -> str:
+        """Run one process (it must succeed) and return its stdout. It runs in the work
+        directory, with the run's cache and config: `python -c` puts its current directory
+        first on sys.path, and a checkout's would shadow the package measured."""
         done = subprocess.run(
             list(argv),
             env={
@@ -73,17 +82,14 @@ class Rig:
                 "DOCKER_CONFIG": str(self.work / "docker"),
                 **(env or {}),
             },
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL if quiet else subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             cwd=self.work,
         )
-        wall = time.perf_counter() - started
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if done.returncode != 0:
             raise SystemExit(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.strip()}")
-        cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-        self.times.setdefault(row, []).append((wall, cpu))
+        return done.stdout or ""
 
     def report(self) -> None:
         for row, samples in sorted(self.times.items()):

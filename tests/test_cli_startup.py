@@ -53,32 +53,3 @@ def test_only_the_command_used_is_imported():
     imported = _imported("ls", "--help")
     modules = {f"manifestor.cli.{module}" for module, _ in COMMANDS.values()}
     assert modules & imported == {"manifestor.cli.ls"}
-
-
-@pytest.mark.parametrize("name", list(COMMANDS))
-def test_command_signatures_need_no_evaluation(name):
-    """typer reads a command's signature when it runs; a string annotation (what
-    `from __future__ import annotations` makes of every one) costs it an eval() each."""
-    import importlib
-    import inspect
-
-    module, function = COMMANDS[name]
-    command = getattr(importlib.import_module(f"manifestor.cli.{module}"), function)
-    strings = [
-        p.name
-        for p in inspect.signature(command).parameters.values()
-        if isinstance(p.annotation, str)
-    ]
-    assert strings == [], f"{name}: string annotations on {strings}"
-
-
-def test_global_options_need_no_evaluation():
-    import inspect
-
-    from manifestor.cli.app import main_options
-
-    assert not [
-        p
-        for p in inspect.signature(main_options).parameters.values()
-        if isinstance(p.annotation, str)
-    ]

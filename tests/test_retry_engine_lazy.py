@@ -46,7 +46,7 @@ print(json.dumps({
     "status": response.status,
     "attempts": response.attempts,
     "requests": len(answered),
-    "waits": len(waits),
+    "waits": waits,
     "tenacity": "tenacity" in sys.modules,
 }))
 """
@@ -65,13 +65,31 @@ def _run(failures: int) -> dict[str, object]:
 
 
 def test_a_first_attempt_that_succeeds_needs_no_retry_engine():
-    assert _run(0) == {"status": 200, "attempts": 1, "requests": 1, "waits": 0, "tenacity": False}
+    assert _run(0) == {"status": 200, "attempts": 1, "requests": 1, "waits": [], "tenacity": False}
+
+
+def _backoff_after(attempt: int) -> tuple[float, float]:
+    """RetryPolicy(backoff=0.01): 0.01 * 2 ** (attempt - 1), plus up to 0.01 of jitter."""
+    low = 0.01 * 2 ** (attempt - 1)
+    return low, low + 0.01
+
+
+def _assert_backoff(waits: object, count: int) -> None:
+    assert isinstance(waits, list) and len(waits) == count
+    for attempt, wait in enumerate(waits, start=1):
+        low, high = _backoff_after(attempt)
+        assert low <= wait <= high, (attempt, waits)
 
 
 def test_a_retryable_first_failure_hands_over_to_tenacity_which_waits_as_before():
-    # Two 503s then 200: attempt 1 failed outside tenacity, replayed as its attempt 1.
-    assert _run(2) == {"status": 200, "attempts": 3, "requests": 3, "waits": 2, "tenacity": True}
+    # Two 503s then 200: attempt 1 failed outside tenacity and is replayed as its attempt
+    # 1, so the waits are the first and second steps of the backoff, not the second and third.
+    seen = _run(2)
+    _assert_backoff(seen.pop("waits"), 2)
+    assert seen == {"status": 200, "attempts": 3, "requests": 3, "tenacity": True}
 
 
 def test_the_last_retryable_reply_is_returned_after_every_attempt():
-    assert _run(9) == {"status": 503, "attempts": 4, "requests": 4, "waits": 3, "tenacity": True}
+    seen = _run(9)
+    _assert_backoff(seen.pop("waits"), 3)
+    assert seen == {"status": 503, "attempts": 4, "requests": 4, "tenacity": True}

@@ -124,7 +124,9 @@ def retrying(
 ) -> Retrying:
     """tenacity's loop for one request begun at `started`: at most `attempts` tries while
     the failure `is_retryable`; `remaining` tells the run's time left (None: no deadline).
-    The last failure is raised as itself; a wait that does not fit raises GiveUp."""
+    The last failure is raised as itself; a wait that does not fit raises GiveUp. The
+    transport makes its first attempt before calling this, and replays that attempt's
+    failure as tenacity's attempt 1."""
     from tenacity import Retrying, retry_if_exception, stop_after_attempt
 
     return Retrying(

@@ -285,9 +285,9 @@ class Transport:
             try:
                 return attempt()
             except Exception as failure:
-                if allowed == 1 or not is_retryable(failure):
+                if allowed <= 1 or not is_retryable(failure):
                     raise
-                first: BaseException | None = failure
+                first: Exception | None = failure
             # The first attempt failed in a way worth another: tenacity takes over, the
             # failure replayed as its attempt 1, so it decides every wait as it would have.
             for tenacity_attempt in retrying(
