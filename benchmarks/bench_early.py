@@ -19,16 +19,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sidebyside import RUN_CLI, need_registry, rig
+from sidebyside import RUN_CLI, add_options, need_registry, rig
 
 EARLY_OFF = "import manifestor.remote.early as e; e.connect_early = lambda hosts: None; "
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=10, help="runs of each row (default 10)")
-    parser.add_argument("--latency-ms", type=float, default=20.0, help="proxy latency (20)")
-    parser.add_argument("--python", default=sys.executable, help="interpreter to run it with")
+    add_options(parser)
     args = parser.parse_args()
     if not need_registry("bench_early"):
         return 1
@@ -44,10 +42,10 @@ def main() -> int:
         bench.times.clear()
         for n in range(args.runs):
             for early in (True, False) if n % 2 == 0 else (False, True):
-                name = bench.ref(f"{'on' if early else 'off'}-{n}")
-                run("one-shot push", early, ["push", f"{name}-o", *bench.sources])
-                run("create", early, ["create", f"{name}-c", *bench.sources])
-                run("push LIST", early, ["push", f"{name}-c"])
+                bench.rows(
+                    f"{'on' if early else 'off'}-{n}",
+                    lambda row, argv, early=early: run(row, early, argv),
+                )
     latency = f"{args.latency_ms:g} ms per request and connection"
     print(f"bench_early: {args.runs} runs per row, {latency}")
     bench.report()

@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from sidebyside import RUN_CLI, Rig, need_registry, rig
+from sidebyside import RUN_CLI, Rig, add_options, need_registry, rig
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,9 +61,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("base", help="a git revision")
     parser.add_argument("other", nargs="?", help="a git revision (default: the working tree)")
-    parser.add_argument("--runs", type=int, default=10, help="runs of each row (default 10)")
-    parser.add_argument("--latency-ms", type=float, default=20.0, help="proxy latency (20)")
-    parser.add_argument("--python", default=sys.executable, help="interpreter to run it with")
+    add_options(parser)
     args = parser.parse_args()
     if not need_registry("bench_revisions"):
         return 1
@@ -86,10 +84,7 @@ def main() -> int:
         bench.times.clear()
         for n in range(args.runs):
             for which in ("base", "other") if n % 2 == 0 else ("other", "base"):
-                name = bench.ref(f"{which}-{n}")
-                run("one-shot push", which, ["push", f"{name}-o", *bench.sources])
-                run("create", which, ["create", f"{name}-c", *bench.sources])
-                run("push LIST", which, ["push", f"{name}-c"])
+                bench.rows(f"{which}-{n}", lambda row, argv, which=which: run(row, which, argv))
     print(
         f"bench_revisions: {names['base']} against {names['other']}, {args.runs} runs per row, "
         f"{args.latency_ms:g} ms per request and connection, {args.python}"

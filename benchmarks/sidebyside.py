@@ -5,6 +5,7 @@ prints medians. Measures only; asserts nothing."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import resource
 import statistics
@@ -12,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,13 @@ RUN_CLI = (
 )
 
 
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """The options both scripts take."""
+    parser.add_argument("--runs", type=int, default=10, help="runs of each row (default 10)")
+    parser.add_argument("--latency-ms", type=float, default=20.0, help="proxy latency (20)")
+    parser.add_argument("--python", default=sys.executable, help="interpreter to run it with")
+
+
 def need_registry(script: str) -> bool:
     if Path("/usr/bin/docker-registry").exists():
         return True
@@ -58,6 +66,13 @@ class Rig:
 
     def ref(self, tag: str) -> str:
         return f"{self.host}/bench/app:{tag}"
+
+    def rows(self, tag: str, run: Callable[[str, list[str]], None]) -> None:
+        """One round of the three rows, as `run(row, manifestor arguments)`: the one-shot
+        push of the 8 sources, `create` of a list, and `push LIST` of it."""
+        run("one-shot push", ["push", self.ref(f"{tag}-o"), *self.sources])
+        run("create", ["create", self.ref(f"{tag}-c"), *self.sources])
+        run("push LIST", ["push", self.ref(f"{tag}-c")])
 
     def run(self, row: str, argv: Sequence[str], env: dict[str, str] | None = None) -> None:
         """Run one process to completion (it must succeed) and record its wall and CPU
