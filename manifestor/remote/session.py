@@ -21,8 +21,8 @@ class Session(requests.Session):
     """A Session whose adapters may be mounted while other threads send requests, and
     which reads the proxy variables once per scheme://host.
 
-    requests (trust_env) scans every environment variable for proxy settings on every
-    request, about 1 ms each, a tenth of a small push's CPU; the environment does not change
+    requests (trust_env) scans every environment variable for proxy settings, and looks
+    for ~/.netrc, on every request: about 0.2 ms each here; the environment does not change
     during a run. So the session does not read the environment itself, and `proxies_for`
     gives what requests would have found (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY), once."""
 
